@@ -1,0 +1,69 @@
+"""Forklaringsportalen: the Flask application factory."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from flask import Flask
+
+from portal.config import Settings
+
+__all__ = ["create_app"]
+
+
+def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
+    """Build the app. ``overrides`` wins over ``PORTAL_*`` variables, which win over defaults."""
+    from portal import db_session, errors, i18n, security
+    from portal.crypto import KeyRing, install_key_ring
+    from portal.db import Database
+
+    settings = Settings.load(overrides=overrides)
+    settings.validate()
+
+    app = Flask(__name__, instance_relative_config=False)
+    app.config.update(
+        SECRET_KEY=settings.secret_key,
+        SETTINGS=settings,
+        TESTING=settings.testing,
+        PROPAGATE_UNEXPECTED=settings.testing,
+        MAX_CONTENT_LENGTH=settings.max_upload_bytes,
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=settings.base_url.startswith("https://"),
+        RATELIMIT_STORAGE_URI=settings.ratelimit_storage_uri,
+        RATELIMIT_DEFAULT=settings.ratelimit_default,
+        RATELIMIT_ENABLED=not settings.testing,
+        RATELIMIT_HEADERS_ENABLED=True,
+        JSON_SORT_KEYS=False,
+    )
+    logging.basicConfig(level=logging.INFO)
+
+    install_key_ring(KeyRing.from_config(settings.encryption_key))
+    db_session.init_app(app, Database(settings.database_url))
+    i18n.init_app(app)
+    security.init_app(app)
+    errors.register_error_handlers(app)
+    _register_blueprints(app)
+    _register_cli(app)
+
+    @app.context_processor
+    def _site() -> dict[str, Any]:
+        return {"settings": settings}
+
+    return app
+
+
+def _register_blueprints(app: Flask) -> None:
+    from portal.main.views import bp as main_bp
+    from portal.registry.views import bp as registry_bp
+
+    app.register_blueprint(main_bp)
+    app.register_blueprint(registry_bp)
+
+
+def _register_cli(app: Flask) -> None:
+    from portal.cli import register
+
+    register(app)

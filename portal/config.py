@@ -1,0 +1,187 @@
+"""Typed configuration.
+
+Defaults live here; secrets and deployment choices come from ``PORTAL_*`` environment
+variables; tests and tools pass ``overrides``. Nothing is read at import time.
+"""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+Environment = Literal["development", "production", "test"]
+WorkerMode = Literal["inprocess", "celery", "off"]
+SessionBackend = Literal["database", "redis"]
+
+INSTANCE_DIR = Path(__file__).resolve().parent.parent / "instance"
+MIN_SECRET_LENGTH = 32
+# Development and demo placeholders; validate() refuses them in production.
+_DEV_SECRET = "dev-secret-key-not-for-production-0123456789"  # noqa: S105
+_DEV_ENCRYPTION_KEY = base64.urlsafe_b64encode(b"dev-encryption-key-not-for-prod!").decode()
+_DEV_LOOKUP_KEY = "dev-lookup-key-not-for-production-0123456789"
+_KNOWN_WEAK = {_DEV_SECRET, _DEV_ENCRYPTION_KEY, _DEV_LOOKUP_KEY, "changeme", "secret"}
+
+
+class ConfigError(RuntimeError):
+    """The configuration is unsafe or inconsistent; the app refuses to start."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("; ".join(problems))
+        self.problems = problems
+
+
+@dataclass(frozen=True)
+class OIDCProvider:
+    """One OpenID Connect provider (citizen login through NemLog-in/MitID, or staff IdP)."""
+
+    issuer: str = ""
+    client_id: str = ""
+    client_secret: str = ""
+    scope: str = "openid"
+    # Minimum assurance level; the citizen provider must deliver at least "substantial".
+    acr_values: tuple[str, ...] = ()
+    cpr_claim: str = "https://data.gov.dk/model/core/eid/cprNumber"
+    role_claim: str = "roles"
+    unit_claim: str = "unit"
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.issuer and self.client_id)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the portal can be configured with. ``PORTAL_<NAME>`` sets ``<name>``."""
+
+    env: Environment = "development"
+    demo: bool = False
+    secret_key: str = ""
+    # Comma-separated AES-256-GCM keys, urlsafe base64 of 32 bytes; the first encrypts,
+    # all decrypt (key rotation: prepend the new key, run `flask keys rotate`).
+    encryption_key: str = ""
+    # HMAC key for the CPR lookup key. Never rotated casually: rotating it re-keys citizens.
+    lookup_key: str = ""
+    database_url: str = ""
+    municipality: str = "Københavns Kommune"
+    solution_name: str = "Forklaring af afgørelser"
+    contact_email: str = "forklaring@kk.dk"
+    base_url: str = "http://127.0.0.1:5000"
+    worker: WorkerMode = "inprocess"
+    celery_broker_url: str = "redis://127.0.0.1:6379/0"
+    session_backend: SessionBackend = "database"
+    redis_url: str = "redis://127.0.0.1:6379/1"
+    ratelimit_storage_uri: str = "memory://"
+    ratelimit_default: str = "300 per minute"
+    session_idle_minutes: int = 30
+    session_absolute_hours: int = 8
+    webhook_tolerance_seconds: int = 300
+    max_webhook_bytes: int = 256 * 1024
+    max_batch_bytes: int = 16 * 1024 * 1024
+    max_batch_items: int = 1000
+    max_upload_bytes: int = 64 * 1024 * 1024
+    explanation_job_attempts: int = 5
+    audit_retention_days: int = 400
+    citizen_oidc: OIDCProvider = field(default_factory=OIDCProvider)
+    staff_oidc: OIDCProvider = field(default_factory=OIDCProvider)
+
+    @property
+    def production(self) -> bool:
+        return self.env == "production"
+
+    @property
+    def testing(self) -> bool:
+        return self.env == "test"
+
+    @classmethod
+    def load(
+        cls, environ: Mapping[str, str] | None = None, overrides: Mapping[str, Any] | None = None
+    ) -> Settings:
+        """Build settings: defaults, then ``PORTAL_*`` variables, then ``overrides``."""
+        environ = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        for f in dataclasses.fields(cls):
+            if f.name in ("citizen_oidc", "staff_oidc"):
+                values[f.name] = _provider_from_env(environ, f.name.split("_")[0].upper())
+                continue
+            raw = environ.get(f"PORTAL_{f.name.upper()}")
+            if raw is not None:
+                values[f.name] = _coerce(f.type, raw)
+        values.update(overrides or {})
+        settings = cls(**values)
+        return settings.with_development_defaults()
+
+    def with_development_defaults(self) -> Settings:
+        """Fill in obvious local defaults outside production, so `make demo` just works."""
+        if self.production:
+            return self
+        return dataclasses.replace(
+            self,
+            secret_key=self.secret_key or _DEV_SECRET,
+            encryption_key=self.encryption_key or _DEV_ENCRYPTION_KEY,
+            lookup_key=self.lookup_key or _DEV_LOOKUP_KEY,
+            database_url=self.database_url or f"sqlite:///{INSTANCE_DIR / 'portal.db'}",
+        )
+
+    def validate(self) -> None:
+        """Refuse to start with unsafe settings (missing or weak keys, demo in production)."""
+        problems: list[str] = []
+        if self.production:
+            if self.demo:
+                problems.append("PORTAL_DEMO must be off in production")
+            if len(self.secret_key) < MIN_SECRET_LENGTH or self.secret_key in _KNOWN_WEAK:
+                problems.append(
+                    f"PORTAL_SECRET_KEY is missing or weak (at least {MIN_SECRET_LENGTH} chars)"
+                )
+            if len(self.lookup_key) < MIN_SECRET_LENGTH or self.lookup_key in _KNOWN_WEAK:
+                problems.append(
+                    f"PORTAL_LOOKUP_KEY is missing or weak (at least {MIN_SECRET_LENGTH} chars)"
+                )
+            if not self.database_url:
+                problems.append("PORTAL_DATABASE_URL is missing")
+            if not self.base_url.startswith("https://"):
+                problems.append("PORTAL_BASE_URL must be https:// in production")
+        problems.extend(_encryption_key_problems(self.encryption_key, self.production))
+        if problems:
+            raise ConfigError(problems)
+
+
+def _encryption_key_problems(keys: str, production: bool) -> list[str]:
+    entries = [k.strip() for k in keys.split(",") if k.strip()]
+    if not entries:
+        return ["PORTAL_ENCRYPTION_KEY is missing"]
+    problems = []
+    for position, entry in enumerate(entries):
+        try:
+            raw = base64.urlsafe_b64decode(entry.encode())
+        except ValueError:
+            raw = b""
+        if len(raw) != 32:
+            problems.append(f"PORTAL_ENCRYPTION_KEY entry {position} is not 32 bytes of base64")
+        elif production and entry in _KNOWN_WEAK:
+            problems.append(f"PORTAL_ENCRYPTION_KEY entry {position} is a development key")
+    return problems
+
+
+def _provider_from_env(environ: Mapping[str, str], prefix: str) -> OIDCProvider:
+    values: dict[str, Any] = {}
+    for f in dataclasses.fields(OIDCProvider):
+        raw = environ.get(f"PORTAL_{prefix}_OIDC_{f.name.upper()}")
+        if raw is not None:
+            values[f.name] = _coerce(f.type, raw)
+    return OIDCProvider(**values)
+
+
+def _coerce(annotation: Any, raw: str) -> Any:
+    text = str(annotation)
+    if text == "bool":
+        return raw.strip().lower() in ("1", "true", "yes", "on")
+    if text == "int":
+        return int(raw)
+    if text.startswith("tuple"):
+        return tuple(part for part in raw.replace(",", " ").split() if part)
+    return raw

@@ -1,0 +1,106 @@
+"""Languages: Danish first, English second.
+
+The locale is the user's explicit choice (``?lang=`` on this request, else the language
+switch's cookie), then ``Accept-Language``, then Danish. Numbers and dates are formatted
+by Babel through the filters registered here.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from babel.dates import format_date as babel_format_date
+from babel.dates import format_datetime as babel_format_datetime
+from babel.numbers import format_decimal as babel_format_decimal
+from flask import Flask, request
+from flask_babel import Babel, get_locale
+
+LANGUAGES = ("da", "en")
+DEFAULT_LANGUAGE = "da"
+LANGUAGE_COOKIE = "lang"
+TIMEZONE = "Europe/Copenhagen"
+TRANSLATIONS_DIR = Path(__file__).resolve().parent.parent / "translations"
+
+
+def select_locale() -> str:
+    chosen = request.args.get("lang") or request.cookies.get(LANGUAGE_COOKIE)
+    if chosen in LANGUAGES:
+        return chosen
+    return request.accept_languages.best_match(LANGUAGES) or DEFAULT_LANGUAGE
+
+
+def current_language() -> str:
+    locale = get_locale()
+    return locale.language if locale is not None else DEFAULT_LANGUAGE
+
+
+def localized(texts: Any, language: str | None = None) -> str:
+    """Pick the text for the language from a ``{"da": ..., "en": ...}`` manifest field.
+
+    Danish is required in manifests, so it is the fallback.
+    """
+    if not isinstance(texts, dict):
+        return "" if texts is None else str(texts)
+    language = language or current_language()
+    return str(texts.get(language) or texts.get(DEFAULT_LANGUAGE) or "")
+
+
+def format_number(
+    value: float | int, decimals: int | None = None, language: str | None = None
+) -> str:
+    language = language or current_language()
+    if decimals is None:
+        return babel_format_decimal(value, locale=language)
+    pattern = "#,##0" + ("." + "0" * decimals if decimals > 0 else "")
+    return babel_format_decimal(value, format=pattern, locale=language)
+
+
+def format_date(value: dt.date | dt.datetime, language: str | None = None) -> str:
+    """``29. november 2026`` in Danish, ``29 November 2026`` in English."""
+    language = language or current_language()
+    if isinstance(value, dt.datetime):
+        value = value.astimezone(dt.UTC).astimezone(_tz()).date()
+    return babel_format_date(value, format="long", locale=language)
+
+
+def format_datetime(value: dt.datetime, language: str | None = None) -> str:
+    language = language or current_language()
+    return babel_format_datetime(
+        value,
+        format="d. MMMM y 'kl.' HH:mm" if language == "da" else "d MMMM y, HH:mm",
+        tzinfo=_tz(),
+        locale=language,
+    )
+
+
+def _tz() -> Any:
+    from zoneinfo import ZoneInfo
+
+    return ZoneInfo(TIMEZONE)
+
+
+def safe_next(target: str | None, fallback: str = "/") -> str:
+    """A local path to return to; anything with a scheme or host falls back."""
+    if not target:
+        return fallback
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
+        return fallback
+    return target
+
+
+def init_app(app: Flask) -> None:
+    app.config.setdefault("BABEL_DEFAULT_LOCALE", DEFAULT_LANGUAGE)
+    app.config.setdefault("BABEL_DEFAULT_TIMEZONE", TIMEZONE)
+    app.config["BABEL_TRANSLATION_DIRECTORIES"] = str(TRANSLATIONS_DIR)
+    Babel(app, locale_selector=select_locale)
+    app.jinja_env.filters.update(
+        localized=localized,
+        number=format_number,
+        date=format_date,
+        datetime=format_datetime,
+    )
+    app.jinja_env.globals.update(current_language=current_language, LANGUAGES=LANGUAGES)

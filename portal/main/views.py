@@ -1,0 +1,59 @@
+"""Front page, information pages, the language switch and the health check."""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response, abort, jsonify, redirect, render_template, request
+from sqlalchemy import text
+
+from portal.db_session import request_session
+from portal.i18n import LANGUAGE_COOKIE, LANGUAGES, safe_next
+from portal.security import mark_public
+
+bp = Blueprint("main", __name__, template_folder="templates")
+
+
+@bp.get("/")
+def index() -> str:
+    mark_public()
+    return render_template("main/index.html")
+
+
+@bp.get("/tilgaengelighed")
+def accessibility() -> str:
+    mark_public()
+    return render_template("main/accessibility.html")
+
+
+@bp.get("/privatliv")
+def privacy() -> str:
+    mark_public()
+    return render_template("main/privacy.html")
+
+
+@bp.get("/kontakt")
+def contact() -> str:
+    mark_public()
+    return render_template("main/contact.html")
+
+
+@bp.get("/sprog/<language>")
+def set_language(language: str) -> Response:
+    """The language switch: remember the choice and go back to the same page."""
+    if language not in LANGUAGES:
+        abort(404)
+    response = redirect(safe_next(request.args.get("next")), code=303)
+    response.set_cookie(
+        LANGUAGE_COOKIE,
+        language,
+        max_age=365 * 24 * 3600,
+        samesite="Lax",
+        httponly=True,
+        secure=request.is_secure,
+    )
+    return response
+
+
+@bp.get("/healthz")
+def health() -> tuple[Response, int]:
+    request_session().execute(text("SELECT 1"))
+    return jsonify({"status": "ok"}), 200

@@ -1,0 +1,27 @@
+"""Every mapped class, imported once so ``Base.metadata`` is complete (Alembic, tests)."""
+
+from portal.auth.models import CitizenAccount, ServerSession, StaffPrincipal
+from portal.cases.models import CitizenRequest
+from portal.db import Base
+from portal.decisions.models import Decision, Delivery, Explanation, Job
+from portal.letters.models import LetterAttachment, OversightRecord
+from portal.oversight.models import AuditEvent
+from portal.registry.models import ModelVersion, System, WebhookSecret
+
+__all__ = [
+    "AuditEvent",
+    "Base",
+    "CitizenAccount",
+    "CitizenRequest",
+    "Decision",
+    "Delivery",
+    "Explanation",
+    "Job",
+    "LetterAttachment",
+    "ModelVersion",
+    "OversightRecord",
+    "ServerSession",
+    "StaffPrincipal",
+    "System",
+    "WebhookSecret",
+]

@@ -1,0 +1,77 @@
+"""Machine clients (decision-support systems), their webhook secrets, and model versions."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import ForeignKey, Index, LargeBinary, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from portal.db import Base, EncryptedJSON, UTCDateTime, utcnow
+
+
+class System(Base):
+    """A decision-support system that posts decisions to the portal."""
+
+    __tablename__ = "system"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    responsible_unit: Mapped[str] = mapped_column(String(200))
+    status: Mapped[str] = mapped_column(String(20), default="active")  # active | disabled
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    disabled_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+
+    secrets: Mapped[list[WebhookSecret]] = relationship(
+        back_populates="system", order_by="WebhookSecret.id"
+    )
+
+
+class WebhookSecret(Base):
+    """One ``whsec_`` signing secret; several may be valid at once during rotation."""
+
+    __tablename__ = "webhook_secret"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    system_id: Mapped[int] = mapped_column(ForeignKey("system.id"), index=True)
+    # Encrypted with the portal key ring: a database dump does not reveal the secret.
+    secret: Mapped[str] = mapped_column(EncryptedJSON)
+    # First characters of sha256(secret), to tell secrets apart in listings and logs.
+    fingerprint: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # The old secret keeps working until this moment after a rotation; None: no end.
+    valid_until: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+
+    system: Mapped[System] = relationship(back_populates="secrets")
+
+
+class ModelVersion(Base):
+    """An immutable registered model version: manifest, artifact and background sample."""
+
+    __tablename__ = "model_version"
+    __table_args__ = (UniqueConstraint("name", "version"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), index=True)
+    version: Mapped[str] = mapped_column(String(50))
+    # registered -> active -> retired; only an active version accepts decisions.
+    status: Mapped[str] = mapped_column(String(20), default="registered")
+    manifest: Mapped[dict[str, Any]]
+    responsible_unit: Mapped[str] = mapped_column(String(200))
+    artifact: Mapped[bytes] = mapped_column(LargeBinary, deferred=True)
+    artifact_sha256: Mapped[str] = mapped_column(String(64))
+    background: Mapped[bytes | None] = mapped_column(LargeBinary, deferred=True)
+    background_sha256: Mapped[str | None] = mapped_column(String(64))
+    explainer_kind: Mapped[str | None] = mapped_column(String(20))
+    # Warnings found at registration (e.g. a costly model); shown to auditors.
+    warnings: Mapped[list[Any]] = mapped_column(default=list)
+    registered_by_system_id: Mapped[int | None] = mapped_column(ForeignKey("system.id"))
+    registered_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    activated_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    retired_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    notes: Mapped[str | None] = mapped_column(Text)
+
+
+
+Index("ix_model_version_status_name", ModelVersion.status, ModelVersion.name)

@@ -1,0 +1,92 @@
+"""The app factory, configuration validation and the embedded defaults."""
+
+from __future__ import annotations
+
+import base64
+
+import pytest
+from sqlalchemy import text
+
+from portal import create_app
+from portal.config import ConfigError, Settings
+from portal.db_session import get_db
+
+STRONG = "x" * 40
+STRONG_KEY = base64.urlsafe_b64encode(b"p" * 32).decode()
+
+
+def production(**overrides: object) -> Settings:
+    values: dict[str, object] = {
+        "env": "production",
+        "secret_key": STRONG,
+        "encryption_key": STRONG_KEY,
+        "lookup_key": STRONG,
+        "database_url": "postgresql+psycopg://db/portal",
+        "base_url": "https://forklaring.kk.dk",
+    }
+    values.update(overrides)
+    return Settings.load(environ={}, overrides=values)
+
+
+def test_production_with_strong_settings_is_accepted() -> None:
+    production().validate()
+
+
+@pytest.mark.parametrize(
+    ("overrides", "problem"),
+    [
+        ({"secret_key": ""}, "PORTAL_SECRET_KEY"),
+        ({"secret_key": "short"}, "PORTAL_SECRET_KEY"),
+        ({"secret_key": "changeme"}, "PORTAL_SECRET_KEY"),
+        ({"encryption_key": ""}, "PORTAL_ENCRYPTION_KEY is missing"),
+        ({"encryption_key": "bm90IDMyIGJ5dGVz"}, "not 32 bytes"),
+        ({"lookup_key": ""}, "PORTAL_LOOKUP_KEY"),
+        ({"demo": True}, "PORTAL_DEMO"),
+        ({"base_url": "http://forklaring.kk.dk"}, "https"),
+    ],
+)
+def test_production_refuses_unsafe_settings(overrides: dict[str, object], problem: str) -> None:
+    with pytest.raises(ConfigError) as excinfo:
+        production(**overrides).validate()
+    assert any(problem in p for p in excinfo.value.problems)
+
+
+def test_production_refuses_development_keys() -> None:
+    dev = Settings.load(environ={})
+    with pytest.raises(ConfigError):
+        production(secret_key=dev.secret_key, encryption_key=dev.encryption_key).validate()
+
+
+def test_create_app_refuses_to_start_in_production_with_demo_login() -> None:
+    with pytest.raises(ConfigError):
+        create_app({"env": "production", "demo": True})
+
+
+def test_environment_variables_are_read_and_overrides_win() -> None:
+    environ = {
+        "PORTAL_MUNICIPALITY": "Aarhus Kommune",
+        "PORTAL_DEMO": "true",
+        "PORTAL_SESSION_IDLE_MINUTES": "15",
+        "PORTAL_CITIZEN_OIDC_ISSUER": "https://idp.example",
+        "PORTAL_CITIZEN_OIDC_ACR_VALUES": "substantial high",
+    }
+    settings = Settings.load(environ=environ, overrides={"session_idle_minutes": 20})
+    assert settings.municipality == "Aarhus Kommune"
+    assert settings.demo is True
+    assert settings.session_idle_minutes == 20
+    assert settings.citizen_oidc.issuer == "https://idp.example"
+    assert settings.citizen_oidc.acr_values == ("substantial", "high")
+
+
+def test_embedded_default_is_sqlite_in_wal_mode_with_full_sync(app) -> None:
+    with get_db(app).engine.connect() as conn:
+        if conn.dialect.name != "sqlite":
+            pytest.skip("SQLite-specific pragmas")
+        assert conn.execute(text("PRAGMA journal_mode")).scalar() == "wal"
+        assert conn.execute(text("PRAGMA synchronous")).scalar() == 2  # FULL
+
+
+def test_default_database_lives_in_instance_folder() -> None:
+    settings = Settings.load(environ={})
+    assert settings.database_url.startswith("sqlite:///")
+    assert settings.database_url.endswith("instance/portal.db")
