@@ -38,7 +38,7 @@ def date_to_days(value: str) -> float:
 
 def days_to_date(days: float) -> str:
     """ISO date for days since 1970-01-01 (inverse of ``date_to_days``)."""
-    return dt.date.fromordinal(int(round(days)) + _EPOCH).isoformat()
+    return dt.date.fromordinal(round(days) + _EPOCH).isoformat()
 
 
 def value_problem(spec: FeatureSpec, value: Any, path: str) -> Problem | None:
@@ -164,7 +164,7 @@ def decode_value(spec: FeatureSpec, value: Any) -> Any:
     if spec.type == "boolean":
         return bool(value >= 0.5)
     if spec.type == "integer":
-        return int(round(float(value)))
+        return round(float(value))
     if spec.type == "number":
         return float(value)
     if spec.type == "date":

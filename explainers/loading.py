@@ -34,6 +34,8 @@ _SKLEARN_ESTIMATORS = (
     "preprocessing._data.RobustScaler",
     "preprocessing._label.LabelEncoder",
     "impute._base.SimpleImputer",
+    # only as the identity ColumnTransformer stores for "passthrough": see _identity_only
+    "preprocessing._function_transformer.FunctionTransformer",
     "ensemble._hist_gradient_boosting.gradient_boosting.HistGradientBoostingClassifier",
     "ensemble._hist_gradient_boosting.gradient_boosting.HistGradientBoostingRegressor",
     "ensemble._forest.RandomForestClassifier",
@@ -80,43 +82,48 @@ _NUMPY = (
     "numpy.dtype",
     "numpy.random._generator.Generator",
     "numpy.random.mtrand.RandomState",
-) + tuple(
-    f"numpy.{name}"
-    for name in (
-        "float16",
-        "float32",
-        "float64",
-        "int8",
-        "int16",
-        "int32",
-        "int64",
-        "uint8",
-        "uint16",
-        "uint32",
-        "uint64",
-        "bool_",
-        "str_",
-        "bytes_",
-        "object_",
-    )
+    *(
+        f"numpy.{name}"
+        for name in (
+            "float16",
+            "float32",
+            "float64",
+            "int8",
+            "int16",
+            "int32",
+            "int64",
+            "uint8",
+            "uint16",
+            "uint32",
+            "uint64",
+            "bool_",
+            "str_",
+            "bytes_",
+            "object_",
+        )
+    ),
 )
-_BUILTINS = tuple(
-    f"builtins.{name}"
-    for name in (
-        "dict",
-        "list",
-        "tuple",
-        "str",
-        "int",
-        "float",
-        "bool",
-        "NoneType",
-        "bytes",
-        "bytearray",
-        "slice",
-        "complex",
-    )
-) + ("collections.OrderedDict", "collections.defaultdict")
+_BUILTINS = (
+    *(
+        f"builtins.{name}"
+        for name in (
+            "dict",
+            "list",
+            "tuple",
+            "str",
+            "int",
+            "float",
+            "bool",
+            "NoneType",
+            "bytes",
+            "bytearray",
+            "slice",
+            "complex",
+        )
+    ),
+    "collections.OrderedDict",
+    "collections.defaultdict",
+)
 _XGBOOST = (
     "xgboost.core.Booster",
     "xgboost.sklearn.XGBClassifier",
@@ -128,8 +135,8 @@ _LIGHTGBM = (
     "lightgbm.sklearn.LGBMRegressor",
 )
 
-#: The fixed allowlist. ``FunctionTransformer``, functions, methods and everything else
-#: are refused.
+#: The fixed allowlist. Functions, methods and everything else are refused;
+#: ``FunctionTransformer`` only passes without a function (identity, see ``_identity_only``).
 TRUSTED_TYPES: frozenset[str] = frozenset(
     tuple(_SK + name for name in _SKLEARN_ESTIMATORS + _SKLEARN_INTERNALS)
     + _NUMPY
@@ -220,14 +227,43 @@ def artifact_types(data: bytes) -> set[str]:
     return {name for _, name in _walk_nodes(_read_schema(data))}
 
 
+_FUNCTION_TRANSFORMER = "sklearn.preprocessing._function_transformer.FunctionTransformer"
+
+
+def _identity_only(schema: Any) -> bool:
+    """Every FunctionTransformer in the schema has no func/inverse_func (is the identity
+    scikit-learn's ColumnTransformer stores for "passthrough")."""
+    stack = [schema]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            if f"{item.get('__module__')}.{item.get('__class__')}" == _FUNCTION_TRANSFORMER:
+                state = item.get("content", {}).get("content", {})
+                for attr in ("func", "inverse_func"):
+                    node = state.get(attr)
+                    if not (
+                        isinstance(node, dict)
+                        and node.get("__loader__") == "JsonNode"
+                        and node.get("content") == "null"
+                    ):
+                        return False
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return True
+
+
 def refused_types(data: bytes) -> list[str]:
     """Types (and forbidden loaders) in the artifact that the allowlist refuses."""
+    schema = _read_schema(data)
     refused: set[str] = set()
-    for loader, name in _walk_nodes(_read_schema(data)):
+    for loader, name in _walk_nodes(schema):
         if name not in TRUSTED_TYPES:
             refused.add(name)
         elif loader not in ALLOWED_LOADERS:
             refused.add(f"{name} (loader {loader})")
+    if not _identity_only(schema):
+        refused.add(f"{_FUNCTION_TRANSFORMER} (with a function)")
     return sorted(refused)
 
 

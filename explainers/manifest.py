@@ -248,7 +248,13 @@ def structural_problems(manifest: Mapping[str, Any]) -> list[Problem]:
                     Problem(f"{path}.{bound}", "not-a-number", f"'{bound}' must be a number")
                 )
         lo, hi = item.get("min"), item.get("max")
-        if _is_number(lo) and _is_number(hi) and float(lo) > float(hi):
+        if (
+            isinstance(lo, int | float)
+            and isinstance(hi, int | float)
+            and _is_number(lo)
+            and _is_number(hi)
+            and float(lo) > float(hi)
+        ):
             out.append(
                 Problem(
                     f"{path}.min",
@@ -299,6 +305,10 @@ def _text(obj: Any) -> Mapping[str, str]:
     return dict(obj) if isinstance(obj, Mapping) else {}
 
 
+def _optional_float(value: Any) -> float | None:
+    return None if value is None else float(value)
+
+
 def parse_manifest(manifest: Mapping[str, Any]) -> Manifest:
     """Validate the structure and return the frozen parsed form.
 
@@ -317,8 +327,8 @@ def parse_manifest(manifest: Mapping[str, Any]) -> Manifest:
             consideration=f["consideration"],
             actionable=bool(f.get("actionable", False)),
             sensitive=bool(f.get("sensitive", False)),
-            min=None if f.get("min") is None else float(f["min"]),
-            max=None if f.get("max") is None else float(f["max"]),
+            min=_optional_float(f.get("min")),
+            max=_optional_float(f.get("max")),
             categories=tuple(f.get("categories") or ()),
         )
         for f in manifest["features"]
@@ -335,7 +345,7 @@ def parse_manifest(manifest: Mapping[str, Any]) -> Manifest:
         responsible_unit=manifest["responsible_unit"],
         output_kind=output["kind"],
         positive_class=output.get("positive_class", 1),
-        threshold=None if threshold is None else float(threshold),
+        threshold=_optional_float(threshold),
         considerations=considerations,
         features=features,
         raw=manifest,

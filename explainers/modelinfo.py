@@ -113,10 +113,10 @@ def _map_transformer(trans: Any, n_in: int, cats: dict[int, tuple[Any, ...]]) ->
         for _, step in trans.steps:
             if step is None or step == "passthrough":
                 continue
-            inner: dict[int, tuple[Any, ...]] = {}
-            step_map = _map_transformer(step, len(mapping), inner)
-            for idx, values in inner.items():
-                cats[mapping[idx]] = values
+            step_cats: dict[int, tuple[Any, ...]] = {}
+            step_map = _map_transformer(step, len(mapping), step_cats)
+            for pos, learned in step_cats.items():
+                cats[mapping[pos]] = learned
             mapping = [mapping[k] for k in step_map]
         return mapping
     if name == "ColumnTransformer":
@@ -125,7 +125,7 @@ def _map_transformer(trans: Any, n_in: int, cats: dict[int, tuple[Any, ...]]) ->
         for tname, sub, columns in trans.transformers_:
             idx = _resolve_columns(columns, names, n_in)
             sl = trans.output_indices_[tname]
-            inner = {}
+            inner: dict[int, tuple[Any, ...]] = {}
             sub_map = _map_transformer(sub, len(idx), inner) if idx else []
             if len(sub_map) != sl.stop - sl.start:
                 raise UnsupportedModelError(f"cannot map the outputs of {tname!r}")
@@ -137,7 +137,7 @@ def _map_transformer(trans: Any, n_in: int, cats: dict[int, tuple[Any, ...]]) ->
             raise UnsupportedModelError("ColumnTransformer outputs are not contiguous")
         return [out[k] for k in range(len(out))]
     if name == "OneHotEncoder":
-        mapping = []
+        onehot: list[int] = []
         drop_idx = getattr(trans, "drop_idx_", None)
         infrequent = getattr(trans, "infrequent_categories_", None)
         for i, values in enumerate(trans.categories_):
@@ -146,11 +146,13 @@ def _map_transformer(trans: Any, n_in: int, cats: dict[int, tuple[Any, ...]]) ->
                 n -= len(infrequent[i]) - 1
             if drop_idx is not None and drop_idx[i] is not None:
                 n -= 1
-            mapping.extend([i] * n)
+            onehot.extend([i] * n)
             cats[i] = tuple(values)
-        if len(mapping) != len(trans.get_feature_names_out()):
+        if len(onehot) != len(trans.get_feature_names_out()):
             raise UnsupportedModelError("cannot map the outputs of OneHotEncoder")
-        return mapping
+        return onehot
+    if name == "FunctionTransformer" and trans.func is None:
+        return list(range(n_in))  # identity ("passthrough" inside a ColumnTransformer)
     if name in _ONE_TO_ONE:
         if name == "SimpleImputer" and getattr(trans, "add_indicator", False):
             raise UnsupportedModelError("SimpleImputer(add_indicator=True) is not supported")

@@ -15,7 +15,7 @@ from typing import Any
 from explainers.errors import ExplainerError, InvalidArtifactError, UnsafeArtifactError
 from explainers.manifest import Manifest, Problem, parse_manifest, structural_problems
 
-__all__ = ["validate_manifest", "validate_bundle", "model_problems", "Problem"]
+__all__ = ["Problem", "model_problems", "validate_bundle", "validate_manifest"]
 
 
 def _category_set(values: Any) -> set[str]:
@@ -48,16 +48,33 @@ def model_problems(manifest: Manifest, model: Any) -> list[Problem]:
             if key in names:
                 index_of[key] = names.index(key)
             else:
-                out.append(Problem(f"features[{i}].key", "feature-not-in-model",
-                                   "model does not use this feature", {"key": key}))
+                out.append(
+                    Problem(
+                        f"features[{i}].key",
+                        "feature-not-in-model",
+                        "model does not use this feature",
+                        {"key": key},
+                    )
+                )
         for name in names:
             if name not in keys:
-                out.append(Problem("features", "model-feature-missing",
-                                   "model input missing from the manifest", {"key": name}))
+                out.append(
+                    Problem(
+                        "features",
+                        "model-feature-missing",
+                        "model input missing from the manifest",
+                        {"key": name},
+                    )
+                )
     elif info.n_inputs != len(keys):
-        out.append(Problem("features", "feature-count-mismatch",
-                           "model expects a different number of features",
-                           {"expected": info.n_inputs, "got": len(keys)}))
+        out.append(
+            Problem(
+                "features",
+                "feature-count-mismatch",
+                "model expects a different number of features",
+                {"expected": info.n_inputs, "got": len(keys)},
+            )
+        )
     else:
         index_of = {key: i for i, key in enumerate(keys)}
 
@@ -70,36 +87,66 @@ def model_problems(manifest: Manifest, model: Any) -> list[Problem]:
         if spec.type == "category":
             if learned is None:
                 if info.column_map is not None:
-                    out.append(Problem(f"features[{i}].type", "category-not-encoded",
-                                       "no fitted encoder reads this category column"))
+                    out.append(
+                        Problem(
+                            f"features[{i}].type",
+                            "category-not-encoded",
+                            "no fitted encoder reads this category column",
+                        )
+                    )
                 continue
             model_set, manifest_set = _category_set(learned), set(spec.categories)
             if model_set != manifest_set:
-                out.append(Problem(path, "categories-mismatch",
-                                   "categories differ from the fitted encoder",
-                                   {"only_in_model": sorted(model_set - manifest_set),
-                                    "only_in_manifest": sorted(manifest_set - model_set)}))
+                out.append(
+                    Problem(
+                        path,
+                        "categories-mismatch",
+                        "categories differ from the fitted encoder",
+                        {
+                            "only_in_model": sorted(model_set - manifest_set),
+                            "only_in_manifest": sorted(manifest_set - model_set),
+                        },
+                    )
+                )
         elif learned is not None:
-            numeric = {float(v) for v in learned
-                       if isinstance(v, int | float | bool) and not (
-                           isinstance(v, float) and math.isnan(v))}
+            numeric = {
+                float(v)
+                for v in learned
+                if isinstance(v, int | float | bool)
+                and not (isinstance(v, float) and math.isnan(v))
+            }
             allowed = {0.0, 1.0} if spec.type == "boolean" else None
-            if len(numeric) != len([v for v in learned if not (
-                    isinstance(v, float) and math.isnan(v))]) or (
-                    allowed is not None and not numeric <= allowed):
-                out.append(Problem(f"features[{i}].type", "encoder-type-mismatch",
-                                   "encoder categories do not fit the feature type",
-                                   {"categories": sorted(_category_set(learned))}))
+            if len(numeric) != len(
+                [v for v in learned if not (isinstance(v, float) and math.isnan(v))]
+            ) or (allowed is not None and not numeric <= allowed):
+                out.append(
+                    Problem(
+                        f"features[{i}].type",
+                        "encoder-type-mismatch",
+                        "encoder categories do not fit the feature type",
+                        {"categories": sorted(_category_set(learned))},
+                    )
+                )
 
     kind = manifest.output_kind
     if kind in ("probability", "class"):
         if not info.is_classifier or not hasattr(model, "predict_proba"):
-            out.append(Problem("output.kind", "output-kind-mismatch",
-                               "probability/class output needs a classifier"))
+            out.append(
+                Problem(
+                    "output.kind",
+                    "output-kind-mismatch",
+                    "probability/class output needs a classifier",
+                )
+            )
         elif manifest.positive_class not in info.classes:
-            out.append(Problem("output.positive_class", "unknown-positive-class",
-                               "positive class not among the model's classes",
-                               {"classes": [str(c) for c in info.classes]}))
+            out.append(
+                Problem(
+                    "output.positive_class",
+                    "unknown-positive-class",
+                    "positive class not among the model's classes",
+                    {"classes": [str(c) for c in info.classes]},
+                )
+            )
     elif info.is_classifier:
         out.append(Problem("output.kind", "output-kind-mismatch", "score output needs a regressor"))
     return out
@@ -131,8 +178,14 @@ def validate_bundle(
     try:
         model = load_artifact(artifact)
     except UnsafeArtifactError as exc:
-        problems.append(Problem("artifact", exc.code, "artifact contains refused types",
-                                {"refused_types": list(exc.refused_types)}))
+        problems.append(
+            Problem(
+                "artifact",
+                exc.code,
+                "artifact contains refused types",
+                {"refused_types": list(exc.refused_types)},
+            )
+        )
     except InvalidArtifactError as exc:
         problems.append(Problem("artifact", exc.code, str(exc), {"reason": exc.reason}))
     except ExplainerError as exc:
@@ -155,6 +208,11 @@ def validate_bundle(
         except ExplainerError:
             family = "tree"
         if family != "tree":
-            problems.append(Problem("background", "background-required",
-                                    f"a background CSV is required for {family} explainers"))
+            problems.append(
+                Problem(
+                    "background",
+                    "background-required",
+                    f"a background CSV is required for {family} explainers",
+                )
+            )
     return problems

@@ -27,3 +27,17 @@ def register(app: Flask) -> None:
         with database.engine.begin() as connection:
             upgrade(connection, revision)
         click.echo(f"database at {revision}")
+
+    @app.cli.group("keys")
+    def keys_group() -> None:
+        """Encryption keys."""
+
+    @keys_group.command("rotate")
+    def keys_rotate() -> None:
+        """Re-encrypt personal data made with an older key (the first key is the new one)."""
+        from portal.crypto import active_key_ring
+        from portal.keys import rotate
+
+        with get_db(app).engine.begin() as connection:
+            report = rotate(connection, active_key_ring())
+        click.echo(f"checked {report.checked} values, re-encrypted {report.rewritten}")

@@ -88,6 +88,13 @@ class Settings:
     audit_retention_days: int = 400
     citizen_oidc: OIDCProvider = field(default_factory=OIDCProvider)
     staff_oidc: OIDCProvider = field(default_factory=OIDCProvider)
+    # --- login and sessions (portal/auth) ---
+    session_redis_prefix: str = "portal:session:"
+    # The lowest assurance level (NSIS LoA: low < substantial < high) a citizen login may have.
+    citizen_min_acr: str = "substantial"
+    # Clock skew allowed when checking an ID token's exp and iat.
+    oidc_leeway_seconds: int = 60
+    oidc_timeout_seconds: int = 10
 
     @property
     def production(self) -> bool:

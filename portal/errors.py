@@ -11,6 +11,7 @@ import logging
 from typing import Any
 
 from flask import Flask, Response, g, jsonify, render_template, request
+from flask_babel import force_locale
 from flask_babel import lazy_gettext as _l
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
@@ -116,7 +117,10 @@ def error_response(
     rollback_request_session()
     g.cache_public = False  # an error page is never cached, even on a public route
     if wants_json():
-        body = {"error": {"code": code, "message": str(message), "details": details or []}}
+        # Machine clients read the stable code; the message is English for their developers.
+        with force_locale("en"):
+            text = str(message)
+        body = {"error": {"code": code, "message": text, "details": details or []}}
         return jsonify(body), status
     g.error_code = code
     return render_template("errors/error.html", status=status, message=message), status

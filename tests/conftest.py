@@ -109,3 +109,116 @@ def client(app: Flask, connection: Connection) -> FlaskClient:
 @pytest.fixture(scope="session")
 def project_root() -> Path:
     return Path(__file__).resolve().parent.parent
+
+
+# --- Factories -------------------------------------------------------------------------
+# Small rows for tests that need a decision but not a real model; tests of the explanation
+# pipeline build real ones from portal.demo.
+
+MINIMAL_MANIFEST: dict[str, Any] = {
+    "name": "testmodel",
+    "version": "1",
+    "title": {"da": "Testmodel", "en": "Test model"},
+    "purpose": {"da": "Til test.", "en": "For tests."},
+    "legal_basis": {"da": "Ingen."},
+    "responsible_unit": "Testforvaltningen",
+    "human_oversight": {"da": "En sagsbehandler beslutter."},
+    "output": {"kind": "probability", "positive_class": 1, "label": {"da": "Risiko"}},
+    "considerations": [{"key": "beskaeftigelse", "label": {"da": "Arbejde"}}],
+    "features": [
+        {
+            "key": "ledighed_uger",
+            "type": "number",
+            "label": {"da": "Uger som ledig"},
+            "source": {"da": "STAR"},
+            "consideration": "beskaeftigelse",
+            "actionable": False,
+            "sensitive": False,
+            "min": 0,
+            "max": 520,
+        }
+    ],
+}
+
+
+@pytest.fixture
+def system_factory():
+    from portal.registry.models import System
+
+    def make(session: Session, name: str = "testsystem", unit: str = "Testforvaltningen"):
+        system = System(name=name, responsible_unit=unit)
+        session.add(system)
+        session.flush()
+        return system
+
+    return make
+
+
+@pytest.fixture
+def model_version_factory():
+    import hashlib
+
+    from portal.registry.models import ModelVersion
+
+    def make(session: Session, manifest: dict[str, Any] | None = None, status: str = "active"):
+        manifest = manifest or MINIMAL_MANIFEST
+        artifact = b"not-a-real-model:" + manifest["name"].encode()
+        version = ModelVersion(
+            name=manifest["name"],
+            version=manifest["version"],
+            status=status,
+            manifest=manifest,
+            responsible_unit=manifest["responsible_unit"],
+            artifact=artifact,
+            artifact_sha256=hashlib.sha256(artifact).hexdigest(),
+        )
+        session.add(version)
+        session.flush()
+        return version
+
+    return make
+
+
+@pytest.fixture
+def decision_factory(system_factory, model_version_factory):
+    import datetime as dt
+    import secrets
+
+    from portal.crypto import lookup_key
+    from portal.decisions.models import Decision
+
+    def make(
+        session: Session,
+        *,
+        cpr: str = "0101901234",
+        system=None,
+        model_version=None,
+        features: dict[str, Any] | None = None,
+        **fields: Any,
+    ):
+        system = system or system_factory(session, name=f"system-{secrets.token_hex(4)}")
+        model_version = model_version or model_version_factory(session)
+        values: dict[str, Any] = {
+            "system_id": system.id,
+            "model_version_id": model_version.id,
+            "delivery_key": secrets.token_hex(8),
+            "case_reference": "2026-0000001",
+            "case_title": {"da": "Testsag"},
+            "subject_key": lookup_key(TEST_LOOKUP_KEY, cpr),
+            "subject_cpr": cpr,
+            "features": features or {"ledighed_uger": 30},
+            "data_sources": {},
+            "reported_output": 0.5,
+            "outcome": {"da": "Afgjort."},
+            "decided_by": "Testteam",
+            "human_decided": True,
+            "followed_model": True,
+            "decided_at": dt.datetime(2026, 5, 21, 10, tzinfo=dt.UTC),
+        }
+        values.update(fields)
+        decision = Decision(**values)
+        session.add(decision)
+        session.flush()
+        return decision
+
+    return make

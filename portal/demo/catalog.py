@@ -7,6 +7,8 @@ are chosen so they do *not* pass the old modulus 11 check; together with the
 
 from __future__ import annotations
 
+import csv
+import io
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -287,9 +289,6 @@ def _indices(model: DemoModel, keys: Sequence[str]) -> list[int]:
 
 
 def _background_rows(model: DemoModel) -> list[Row]:
-    import csv
-    import io
-
     types = {f["key"]: f["type"] for f in model.manifest["features"]}
     reader = csv.DictReader(io.StringIO(model.background_csv.decode("utf-8")))
     rows = []

@@ -115,7 +115,10 @@ def _build_ledighed(seed: int) -> DemoModel:
                 ColumnTransformer(
                     [
                         ("kategorier", _encoder(manifest, categorical), categorical),
-                        ("tal", "passthrough", numeric),
+                        # An identity scaler rather than "passthrough": once fitted,
+                        # "passthrough" becomes a FunctionTransformer, which the
+                        # portal's artifact allowlist refuses (it could run any code).
+                        ("tal", StandardScaler(with_mean=False, with_std=False), numeric),
                     ]
                 ),
             ),
@@ -177,7 +180,7 @@ def _fit_and_package(
     groups: Mapping[str, Any],
 ) -> DemoModel:
     order = rng.permutation(len(rows))
-    n_test = int(round(len(rows) * TEST_SHARE))
+    n_test = round(len(rows) * TEST_SHARE)
     test_idx, train_idx = order[:n_test], order[n_test:]
     train_rows = [rows[i] for i in train_idx]
     test_rows = [rows[i] for i in test_idx]

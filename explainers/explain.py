@@ -1,0 +1,184 @@
+"""Explaining rows: explainer choice (cached per model version) and result assembly."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from functools import lru_cache
+from typing import Any
+
+import numpy as np
+
+from explainers.bundle import ModelBundle, _expit
+from explainers.cache import LRUCache
+from explainers.errors import AdditivityError
+from explainers.flags import DEFAULT_OUTPUT_TOLERANCE, DEFAULT_TOP_K, compute_flags
+from explainers.kernels import (
+    DEFAULT_MAX_EVALUATIONS,
+    Kernel,
+    LinearKernel,
+    PermutationKernel,
+    TreeKernel,
+)
+from explainers.modelinfo import FloatArray
+from explainers.result import Explanation, Presentation
+
+#: One explainer per (artifact, background, manifest[, seed, budget]); bounded.
+EXPLAINER_CACHE: LRUCache[Kernel] = LRUCache(maxsize=16)
+#: |value| at or below which a feature's direction is 0.
+ZERO_TOLERANCE = 1e-12
+
+
+@lru_cache(maxsize=1)
+def shap_version() -> str:
+    """Installed shap version, read from metadata (does not import shap)."""
+    from importlib.metadata import version
+
+    return version("shap")
+
+
+def get_explainer(
+    bundle: ModelBundle, *, seed: int = 0, max_evaluations: int = DEFAULT_MAX_EVALUATIONS
+) -> Kernel:
+    """The explainer for a bundle, chosen by model family and built once per model version.
+
+    tree ensembles -> exact path-dependent TreeSHAP; linear/logistic -> exact linear SHAP
+    against the background mean; anything else -> permutation SHAP (seed and evaluation
+    budget are part of its cache key).
+    """
+    family = bundle.info.family
+    key: tuple[Any, ...] = (
+        bundle.artifact_sha256,
+        bundle.background_sha256 or "",
+        bundle.manifest_fingerprint,
+        family,
+    )
+    if family == "permutation":
+        key += (seed, max_evaluations)
+
+    def build() -> Kernel:
+        if family == "tree":
+            return TreeKernel(bundle, seed)
+        if family == "linear":
+            return LinearKernel(bundle, seed)
+        return PermutationKernel(bundle, seed, max_evaluations)
+
+    return EXPLAINER_CACHE.get_or_build(key, build)
+
+
+def _presentation_arrays(
+    bundle: ModelBundle, base: FloatArray, values: FloatArray, output: FloatArray
+) -> tuple[FloatArray, FloatArray, FloatArray, str]:
+    """(base, values, output, scale) as the page shows them (see ``Presentation``)."""
+    if bundle.info.scale != "log-odds":
+        return base, values, output, bundle.info.scale
+    p_base, p_out = _expit(base), _expit(output)
+    total = values.sum(axis=1)
+    small = np.abs(total) <= ZERO_TOLERANCE
+    factor = np.where(small, p_base * (1.0 - p_base), (p_out - p_base) / np.where(small, 1, total))
+    return p_base, values * factor[:, None], p_out, "probability"
+
+
+def explain_rows(
+    bundle: ModelBundle,
+    rows: Sequence[Mapping[str, Any]] | Any,
+    *,
+    reported_outputs: Sequence[float | None] | None = None,
+    seed: int = 0,
+    top_k: int = DEFAULT_TOP_K,
+    output_tolerance: float = DEFAULT_OUTPUT_TOLERANCE,
+    max_evaluations: int = DEFAULT_MAX_EVALUATIONS,
+) -> list[Explanation]:
+    """Explain a batch of rows (dicts keyed by feature key, or a DataFrame) in one call.
+
+    Raises ``RowError`` for invalid rows and ``AdditivityError`` when any row's
+    ``|base + sum(values) - output|`` exceeds its tolerance (the batch is then not stored).
+    ``reported_outputs`` (the sender's ``model_output`` per row, on the declared scale, or
+    None) are compared with the recomputed outputs and flagged when they disagree.
+    """
+    started = time.perf_counter()
+    columns = bundle.encode(rows)
+    kernel = get_explainer(bundle, seed=seed, max_evaluations=max_evaluations)
+    raw = kernel.explain(bundle.model_input(columns))
+    manifest = bundle.manifest
+    keys = manifest.feature_keys
+    n = len(raw.output)
+    if n == 0:
+        return []
+    values = raw.values[:, bundle.manifest_order]
+    error = np.abs(raw.base + values.sum(axis=1) - raw.output)
+    bad = error > raw.tolerance
+    if bad.any():
+        worst = int(np.argmax(error - raw.tolerance))
+        raise AdditivityError(float(error[worst]), float(raw.tolerance[worst]))
+
+    membership = np.zeros((len(keys), len(manifest.considerations)))
+    cons_index = {c.key: j for j, c in enumerate(manifest.considerations)}
+    for i, spec in enumerate(manifest.features):
+        membership[i, cons_index[spec.consideration]] = 1.0
+    cons_values = values @ membership
+    # ranking: |value| descending, ties broken by key (stable sort over key-sorted columns)
+    alpha = np.asarray(sorted(range(len(keys)), key=lambda i: keys[i]), dtype=np.intp)
+    ranking = alpha[np.argsort(-np.abs(values[:, alpha]), axis=1, kind="stable")]
+    direction = np.where(np.abs(values) <= ZERO_TOLERANCE, 0, np.sign(values)).astype(int)
+
+    p_base, p_values, p_out, p_scale = _presentation_arrays(bundle, raw.base, values, raw.output)
+    p_cons = p_values @ membership
+    threshold = manifest.decision_threshold
+    # p_out is on the declared scale: probability for classifiers, raw for scores
+    flags = compute_flags(
+        bundle, columns, ranking, p_out, reported_outputs, top_k=top_k, tolerance=output_tolerance
+    )
+    seconds = (time.perf_counter() - started) / n
+
+    cons_keys = [c.key for c in manifest.considerations]
+    base_l, out_l, err_l, tol_l = (
+        raw.base.tolist(),
+        raw.output.tolist(),
+        error.tolist(),
+        raw.tolerance.tolist(),
+    )
+    values_l, cons_l, dir_l, rank_l = (
+        values.tolist(),
+        cons_values.tolist(),
+        direction.tolist(),
+        ranking.tolist(),
+    )
+    pb_l, pv_l, po_l, pc_l = p_base.tolist(), p_values.tolist(), p_out.tolist(), p_cons.tolist()
+    version = shap_version()
+    results: list[Explanation] = []
+    for i in range(n):
+        shown = po_l[i]
+        results.append(
+            Explanation(
+                base_value=base_l[i],
+                output=out_l[i],
+                values=dict(zip(keys, values_l[i], strict=True)),
+                consideration_values=dict(zip(cons_keys, cons_l[i], strict=True)),
+                ranking=tuple(keys[j] for j in rank_l[i]),
+                direction=dict(zip(keys, dir_l[i], strict=True)),
+                additivity_error=err_l[i],
+                additivity_tolerance=tol_l[i],
+                presentation=Presentation(
+                    scale=p_scale,
+                    base_value=pb_l[i],
+                    output=shown,
+                    values=dict(zip(keys, pv_l[i], strict=True)),
+                    consideration_values=dict(zip(cons_keys, pc_l[i], strict=True)),
+                    threshold=threshold,
+                    outcome=None if threshold is None else bool(shown >= threshold),
+                ),
+                flags=tuple(flags[i]),
+                model_name=manifest.name,
+                model_version=manifest.version,
+                scale=bundle.info.scale,
+                explainer=kernel.kind,
+                algorithm=kernel.algorithm,
+                shap_version=version,
+                artifact_sha256=bundle.artifact_sha256,
+                background_sha256=bundle.background_sha256,
+                seed=seed,
+                seconds=seconds,
+            )
+        )
+    return results

@@ -1,0 +1,86 @@
+"""Strict JSON for machine clients.
+
+Python's ``json`` accepts ``NaN``, ``Infinity``, numbers that overflow to ``inf``, duplicate
+keys (the last one wins) and nesting deep enough to exhaust the recursion limit. A signed
+decision must mean exactly one thing, so all of these are refused before any schema check.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from typing import Any
+
+from portal.errors import BadRequest
+
+#: Deepest nesting of objects and arrays accepted; a decision body needs about 4.
+MAX_DEPTH = 32
+
+# Strings may hold brackets; remove them before counting nesting. Runs in C (re), so a
+# large body costs milliseconds, and only brackets are looped over in Python.
+_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"', re.DOTALL)
+_BRACKETS = re.compile(rb"[\[\]{}]")
+
+
+class InvalidJSON(BadRequest):
+    code = "invalid-json"
+    message = "The body is not valid JSON."
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not allowed")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError("number out of range")
+    return value
+
+
+def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out = dict(pairs)
+    if len(out) != len(pairs):
+        raise ValueError("duplicate key in object")
+    return out
+
+
+def nesting_depth(raw: bytes, limit: int = MAX_DEPTH) -> int:
+    """Maximum nesting of ``raw`` (stops counting once ``limit`` is passed)."""
+    depth = deepest = 0
+    for match in _BRACKETS.finditer(_STRING.sub(b"", raw)):
+        if match.group() in (b"[", b"{"):
+            depth += 1
+            if depth > deepest:
+                deepest = depth
+                if deepest > limit:
+                    return deepest
+        else:
+            depth -= 1
+    return deepest
+
+
+def parse_json(raw: bytes, *, max_depth: int = MAX_DEPTH) -> Any:
+    """Parse a request body strictly (UTF-8, no NaN/Infinity, no duplicate keys, bounded
+    depth). Raises :class:`InvalidJSON` (400) with a specific code."""
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise InvalidJSON("The body is not UTF-8.", code="invalid-encoding") from None
+    if nesting_depth(raw, max_depth) > max_depth:
+        raise InvalidJSON(
+            f"The JSON is nested deeper than {max_depth} levels.", code="json-too-deep"
+        )
+    try:
+        return json.loads(
+            text,
+            parse_constant=_reject_constant,
+            parse_float=_finite_float,
+            object_pairs_hook=_no_duplicate_keys,
+        )
+    except RecursionError:  # defensive: the depth check above should have caught it
+        raise InvalidJSON(code="json-too-deep") from None
+    except ValueError as exc:  # JSONDecodeError is a ValueError; so are our hooks' errors
+        reason = exc.msg if isinstance(exc, json.JSONDecodeError) else str(exc)
+        raise InvalidJSON(f"The body is not valid JSON: {reason}.") from None

@@ -1,0 +1,117 @@
+"""Writing and verifying the tamper-evident audit trail.
+
+Each event's hash covers the previous event's hash, so removing or editing a row breaks
+the chain from that point on (``verify_chain``). Writers are serialised on PostgreSQL
+with a transaction-scoped advisory lock (SQLite serialises writers already), so the chain
+never forks under concurrent requests.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select, text
+from sqlalchemy.orm import Session
+
+from portal.db import utcnow
+from portal.oversight.models import AuditEvent
+
+GENESIS = "0" * 64
+_ADVISORY_LOCK_ID = 804_151  # any constant unique to the audit chain
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who acted. ``ref`` is opaque (staff id, system name, "self"); never a name or CPR."""
+
+    kind: str  # citizen | staff | system | public | worker | admin
+    ref: str
+    role: str
+
+
+WORKER = Actor(kind="worker", ref="explanation-worker", role="worker")
+
+
+def _canonical(event: AuditEvent) -> bytes:
+    body = {
+        "occurred_at": event.occurred_at.astimezone(dt.UTC).isoformat(),
+        "actor_kind": event.actor_kind,
+        "actor_ref": event.actor_ref,
+        "actor_role": event.actor_role,
+        "action": event.action,
+        "purpose": event.purpose,
+        "decision_public_id": event.decision_public_id,
+        "subject_key": event.subject_key,
+        "details": event.details,
+    }
+    return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def _entry_hash(prev_hash: str, event: AuditEvent) -> str:
+    return hashlib.sha256(prev_hash.encode() + b"\n" + _canonical(event)).hexdigest()
+
+
+def record_event(
+    session: Session,
+    actor: Actor,
+    action: str,
+    *,
+    purpose: str,
+    decision_public_id: str | None = None,
+    subject_key: str | None = None,
+    details: dict[str, Any] | None = None,
+) -> AuditEvent:
+    """Append one event to the chain (flushed, committed with the caller's transaction)."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": _ADVISORY_LOCK_ID})
+    last = session.scalar(select(AuditEvent.entry_hash).order_by(AuditEvent.id.desc()).limit(1))
+    event = AuditEvent(
+        occurred_at=utcnow(),
+        actor_kind=actor.kind,
+        actor_ref=actor.ref,
+        actor_role=actor.role,
+        action=action,
+        purpose=purpose,
+        decision_public_id=decision_public_id,
+        subject_key=subject_key,
+        details=details or {},
+        prev_hash=last or GENESIS,
+        entry_hash="",
+    )
+    event.entry_hash = _entry_hash(event.prev_hash, event)
+    session.add(event)
+    session.flush()
+    return event
+
+
+@dataclass(frozen=True)
+class ChainReport:
+    ok: bool
+    checked: int
+    first_broken_id: int | None = None
+
+
+def verify_chain(session: Session, batch_size: int = 5000) -> ChainReport:
+    """Recompute every hash in order; report the first event where the chain breaks."""
+    prev = GENESIS
+    checked = 0
+    last_id = 0
+    while True:
+        rows = session.scalars(
+            select(AuditEvent)
+            .where(AuditEvent.id > last_id)
+            .order_by(AuditEvent.id)
+            .limit(batch_size)
+        ).all()
+        if not rows:
+            return ChainReport(ok=True, checked=checked)
+        for event in rows:
+            if event.prev_hash != prev or _entry_hash(prev, event) != event.entry_hash:
+                return ChainReport(ok=False, checked=checked, first_broken_id=event.id)
+            prev = event.entry_hash
+            checked += 1
+            last_id = event.id
