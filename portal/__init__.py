@@ -16,6 +16,7 @@ __all__ = ["create_app"]
 def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     """Build the app. ``overrides`` wins over ``PORTAL_*`` variables, which win over defaults."""
     from portal import db_session, errors, i18n, security
+    from portal.auth import sessions as auth_sessions
     from portal.crypto import KeyRing, install_key_ring
     from portal.db import Database
 
@@ -44,6 +45,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     db_session.init_app(app, Database(settings.database_url))
     i18n.init_app(app)
     security.init_app(app)
+    auth_sessions.init_app(app, settings)
     errors.register_error_handlers(app)
     _register_blueprints(app)
     _register_cli(app)
@@ -56,14 +58,32 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
 
 
 def _register_blueprints(app: Flask) -> None:
+    from portal.auth.views import bp as auth_bp
+    from portal.cases.views import bp as cases_bp
     from portal.main.views import bp as main_bp
     from portal.registry.views import bp as registry_bp
 
     app.register_blueprint(main_bp)
+    app.register_blueprint(auth_bp)
     app.register_blueprint(registry_bp)
+    app.register_blueprint(cases_bp)
+
+    from portal.api.views import bp as api_bp
+    from portal.decisions.worker import init_app as init_worker
+
+    app.register_blueprint(api_bp)
+    # The explanation worker of the configured mode (Settings.worker) belongs to the API's
+    # registration: it consumes the jobs the API writes.
+    init_worker(app)
 
 
 def _register_cli(app: Flask) -> None:
     from portal.cli import register
 
     register(app)
+
+    from portal.demo.seed import register as register_demo_cli
+    from portal.registry.cli import register as register_registry_cli
+
+    register_registry_cli(app)
+    register_demo_cli(app)

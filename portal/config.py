@@ -95,6 +95,20 @@ class Settings:
     # Clock skew allowed when checking an ID token's exp and iat.
     oidc_leeway_seconds: int = 60
     oidc_timeout_seconds: int = 10
+    # --- machine API and explanation jobs (portal/api, portal/decisions) ---
+    # Rate limit of the signed machine API (its own, not the page default).
+    api_ratelimit: str = "6000 per minute"
+    # In-process worker: idle polling interval and the most jobs claimed at once.
+    worker_poll_ms: int = 500
+    worker_batch_size: int = 32
+    # A claimed job is another worker's again if not finished within the lease.
+    job_lease_seconds: int = 300
+    # Retry back-off: base * 2^(attempt-1) seconds, capped at one hour.
+    job_backoff_seconds: int = 2
+    # Celery: the sweeper re-sends a pending job whose last dispatch is older than this.
+    job_redispatch_seconds: int = 60
+    # Compute a counterfactual ("what could have changed the result") with each explanation.
+    explanation_counterfactuals: bool = True
 
     @property
     def production(self) -> bool:
@@ -153,8 +167,51 @@ class Settings:
             if not self.base_url.startswith("https://"):
                 problems.append("PORTAL_BASE_URL must be https:// in production")
         problems.extend(_encryption_key_problems(self.encryption_key, self.production))
+        problems.extend(_auth_problems(self))
         if problems:
             raise ConfigError(problems)
+
+
+_LOA_LEVELS = ("low", "substantial", "high")
+_NSIS_LOA_PREFIX = "https://data.gov.dk/concept/core/nsis/loa/"
+
+
+def loa_rank(value: str | None) -> int:
+    """Position of an NSIS assurance level (low < substantial < high); -1 when unknown."""
+    if not value:
+        return -1
+    name = value.removeprefix(_NSIS_LOA_PREFIX).strip().lower()
+    return _LOA_LEVELS.index(name) if name in _LOA_LEVELS else -1
+
+
+def _auth_problems(settings: Settings) -> list[str]:
+    """Login and session settings that would make the portal unsafe (portal/auth)."""
+    problems: list[str] = []
+    if loa_rank(settings.citizen_min_acr) < 0:
+        problems.append("PORTAL_CITIZEN_MIN_ACR must be one of low, substantial, high")
+    if settings.session_idle_minutes < 1 or settings.session_absolute_hours < 1:
+        problems.append("session timeouts must be at least one minute and one hour")
+    if not settings.production:
+        return problems
+    substantial = _LOA_LEVELS.index("substantial")
+    if 0 <= loa_rank(settings.citizen_min_acr) < substantial:
+        problems.append("PORTAL_CITIZEN_MIN_ACR must be at least substantial in production")
+    if any(loa_rank(v) < substantial for v in settings.citizen_oidc.acr_values):
+        problems.append("PORTAL_CITIZEN_OIDC_ACR_VALUES must not ask for less than substantial")
+    for name, provider in (("CITIZEN", settings.citizen_oidc), ("STAFF", settings.staff_oidc)):
+        if not provider.enabled:
+            continue
+        if not provider.issuer.startswith("https://"):
+            problems.append(f"PORTAL_{name}_OIDC_ISSUER must be https:// in production")
+        if len(provider.client_secret) < 16:
+            problems.append(f"PORTAL_{name}_OIDC_CLIENT_SECRET is missing or weak")
+    if settings.session_idle_minutes > 60:
+        problems.append("PORTAL_SESSION_IDLE_MINUTES must be at most 60 in production")
+    if settings.session_absolute_hours > 12:
+        problems.append("PORTAL_SESSION_ABSOLUTE_HOURS must be at most 12 in production")
+    if not 0 <= settings.oidc_leeway_seconds <= 300:
+        problems.append("PORTAL_OIDC_LEEWAY_SECONDS must be between 0 and 300")
+    return problems
 
 
 def _encryption_key_problems(keys: str, production: bool) -> list[str]:

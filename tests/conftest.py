@@ -222,3 +222,62 @@ def decision_factory(system_factory, model_version_factory):
         return decision
 
     return make
+
+
+# --- Login -----------------------------------------------------------------------------
+
+DEFAULT_TEST_CPR = "0101901234"  # the decision_factory's default citizen
+DEFAULT_TEST_UNIT = "Testforvaltningen"  # the system_factory's default unit
+
+
+@pytest.fixture
+def login_as(app: Flask, client: FlaskClient, session: Session):
+    """``login_as(role, *, subject_key=None, unit=None) -> Principal``.
+
+    Logs the test client in through the real server-side session store (the same as a
+    login does, minus the identity provider): creates the citizen account or staff row,
+    stores a session holding the principal and sets the session cookie. Roles: citizen,
+    caseworker, auditor, admin. A citizen defaults to the lookup key of
+    ``DEFAULT_TEST_CPR``; a caseworker to ``DEFAULT_TEST_UNIT``. Calling it again logs the
+    client in as someone else.
+    """
+    import secrets
+
+    from portal.auth.models import CitizenAccount, StaffPrincipal
+    from portal.auth.principal import STAFF_ROLES, Principal, principal_session_data
+    from portal.auth.services import citizen_principal, staff_principal
+    from portal.auth.sessions import session_interface
+    from portal.crypto import lookup_key
+
+    def login(role: str, *, subject_key: str | None = None, unit: str | None = None) -> Principal:
+        principal: Principal
+        if role == "citizen":
+            account = CitizenAccount(
+                issuer="urn:test",
+                subject=secrets.token_hex(8),
+                subject_key=subject_key or lookup_key(TEST_LOOKUP_KEY, DEFAULT_TEST_CPR),
+            )
+            session.add(account)
+            session.flush()
+            principal = citizen_principal(account)
+        elif role in STAFF_ROLES:
+            if unit is None and role == "caseworker":
+                unit = DEFAULT_TEST_UNIT
+            staff = StaffPrincipal(
+                issuer="urn:test",
+                subject=secrets.token_hex(8),
+                role=role,
+                unit=unit or "",
+                display_name=f"Test {role}",
+            )
+            session.add(staff)
+            session.flush()
+            principal = staff_principal(staff)
+        else:
+            raise ValueError(f"unknown role {role!r}")
+        interface = session_interface(app)
+        token = interface.create({"principal": principal_session_data(principal)})
+        client.set_cookie(interface.cookie_name, token)
+        return principal
+
+    return login

@@ -65,9 +65,7 @@ def _principal_from_session(data: dict[str, Any]) -> Principal | None:
     try:
         kind = data["kind"]
         role = data["role"]
-        valid = (kind == "citizen" and role == CITIZEN) or (
-            kind == "staff" and role in STAFF_ROLES
-        )
+        valid = (kind == "citizen" and role == CITIZEN) or (kind == "staff" and role in STAFF_ROLES)
         if not valid:
             return None
         display = data.get("display") or ""

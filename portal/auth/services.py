@@ -16,17 +16,13 @@ from sqlalchemy.orm import Session
 
 from portal.auth.models import CitizenAccount, StaffPrincipal
 from portal.auth.principal import CITIZEN, STAFF_ROLES, Principal, audit_actor
+from portal.config import loa_rank
 from portal.crypto import lookup_key
 from portal.db import utcnow
 from portal.errors import PortalError
 from portal.oversight.audit import record_event
 
 DEMO_ISSUER = "urn:forklaringsportalen:demo"
-
-# NSIS assurance levels in rising order. NemLog-in sends the URIs; test providers and
-# brokers often send the short names.
-_LOA_ORDER = ("low", "substantial", "high")
-_NSIS_PREFIX = "https://data.gov.dk/concept/core/nsis/loa/"
 
 # Role claim values from the municipality's identity provider, mapped to portal roles.
 STAFF_ROLE_ALIASES: Mapping[str, str] = {
@@ -66,14 +62,6 @@ class ProviderUnavailable(PortalError):
     )
 
 
-def loa_rank(acr: str | None) -> int:
-    """Position of an assurance level (higher is stronger); -1 when unknown or missing."""
-    if not acr:
-        return -1
-    name = acr.removeprefix(_NSIS_PREFIX).strip().lower()
-    return _LOA_ORDER.index(name) if name in _LOA_ORDER else -1
-
-
 def check_assurance(acr: str | None, minimum: str) -> None:
     """Refuse a login below the minimum assurance level (an unknown level is refused)."""
     if loa_rank(minimum) < 0:
@@ -81,8 +69,7 @@ def check_assurance(acr: str | None, minimum: str) -> None:
     if loa_rank(acr) < loa_rank(minimum):
         raise LoginRefused(
             _l(
-                "Your login was not secure enough for this service. "
-                "Please log in with MitID again."
+                "Your login was not secure enough for this service. Please log in with MitID again."
             ),
             code="login-assurance-too-low",
         )
@@ -200,9 +187,7 @@ def login_staff(
     return principal
 
 
-def record_login(
-    db: Session, principal: Principal, *, method: str, acr: str | None = None
-) -> None:
+def record_login(db: Session, principal: Principal, *, method: str, acr: str | None = None) -> None:
     details: dict[str, Any] = {"method": method}
     if acr:
         details["acr"] = acr
@@ -244,7 +229,9 @@ class DemoStaff:
 def demo_staff(units: Sequence[str]) -> list[DemoStaff]:
     """A caseworker per demo unit, an auditor and an administrator."""
     people = [
-        DemoStaff(ref=f"caseworker-{i}", role="caseworker", unit=unit, name=f"Demo-sagsbehandler {i}")
+        DemoStaff(
+            ref=f"caseworker-{i}", role="caseworker", unit=unit, name=f"Demo-sagsbehandler {i}"
+        )
         for i, unit in enumerate(units, start=1)
     ]
     people.append(DemoStaff("auditor", "auditor", "Revision og tilsyn", "Demo-revisor"))

@@ -295,11 +295,14 @@ class ServerSessionInterface(SessionInterface):
         )
 
     def _store(self, session: ServerSideSession, now: dt.datetime) -> None:
-        assert session.token is not None and session.created_at is not None
+        assert session.token is not None
+        assert session.created_at is not None
         session.last_seen_at = now
         self.store.save(
             _key(session.token),
-            StoredSession(dict(session), session.created_at, now, self._expires_at(session.created_at, now)),
+            StoredSession(
+                dict(session), session.created_at, now, self._expires_at(session.created_at, now)
+            ),
         )
 
     def _set_cookie(self, response: Response, token: str) -> None:
