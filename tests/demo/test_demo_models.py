@@ -331,8 +331,9 @@ def test_unknown_category_is_an_error_not_ignored(models: dict[str, DemoModel]) 
 
 
 def test_demo_package_imports_no_web_or_database_code() -> None:
+    """The data and models are pure; only ``seed.py`` (the CLI that posts them) is web-side."""
     package = Path(__file__).resolve().parents[2] / "portal" / "demo"
-    files = sorted(package.glob("*.py"))
+    files = sorted(f for f in package.glob("*.py") if f.name != "seed.py")
     assert files
     for file in files:
         tree = ast.parse(file.read_text(encoding="utf-8"))
