@@ -33,12 +33,14 @@ class PortalError(Exception):
         code: str | None = None,
         details: list[dict[str, Any]] | None = None,
     ) -> None:
-        super().__init__(str(message or self.message))
         if message is not None:
             self.message = message
         if code is not None:
             self.code = code
         self.details = details or []
+        # The code, not the message: a lazy translated message cannot be turned into text
+        # outside a request (CLI commands, workers).
+        super().__init__(self.code)
 
 
 class BadRequest(PortalError):

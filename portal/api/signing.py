@@ -27,7 +27,7 @@ from dataclasses import dataclass
 
 from portal.errors import PortalError
 
-SECRET_PREFIX = "whsec_"
+SECRET_PREFIX = "whsec_"  # noqa: S105 (a prefix, not a secret)
 SYSTEM_HEADER = "x-system"
 #: Entries beyond this many in one signature header are ignored (bounded work per request).
 MAX_SIGNATURES = 10
@@ -57,9 +57,7 @@ class SignedHeaders:
 def _header(headers: Mapping[str, str], name: str) -> str:
     value = headers.get(name)
     if value is None or not value.strip():
-        raise SignatureError(
-            f"The {name} header is missing.", code="missing-signature-headers"
-        )
+        raise SignatureError(f"The {name} header is missing.", code="missing-signature-headers")
     return value.strip()
 
 

@@ -1,0 +1,256 @@
+"""Pydantic schemas of the machine API: request bodies (unknown fields refused) and answers.
+
+The OpenAPI document is generated from these (``model_json_schema``), so the field
+descriptions here are the API reference.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictStr,
+)
+from pydantic_core import PydanticCustomError
+
+from portal.api.cpr import cpr_problem
+
+_STRICT = ConfigDict(extra="forbid", strict=True)
+
+
+def _danish_required(value: dict[str, str]) -> dict[str, str]:
+    if not value.get("da", "").strip():
+        raise PydanticCustomError(
+            "missing-danish-text", "a non-empty Danish ('da') text is required"
+        )
+    return value
+
+
+def _valid_cpr(value: str) -> str:
+    problem = cpr_problem(value)
+    if problem is not None:
+        # never echo the value: it is a personal identifier
+        raise PydanticCustomError(problem[0], problem[1])
+    return value.replace("-", "")
+
+
+def _finite(value: float) -> float:
+    if not math.isfinite(value):
+        raise PydanticCustomError("not-finite", "a finite number is required")
+    return float(value)
+
+
+LocalText = Annotated[
+    dict[
+        Annotated[str, Field(pattern=r"^[a-z]{2}$")], Annotated[StrictStr, Field(max_length=2000)]
+    ],
+    AfterValidator(_danish_required),
+    Field(description="Text per language code; Danish ('da') is required."),
+]
+Timestamp = Annotated[
+    AwareDatetime,
+    Field(strict=False, description="ISO 8601 date-time with a UTC offset."),
+]
+
+
+class ModelRef(BaseModel):
+    model_config = _STRICT
+    name: StrictStr = Field(min_length=1, max_length=100)
+    version: StrictStr = Field(min_length=1, max_length=50)
+
+
+class CaseIn(BaseModel):
+    model_config = _STRICT
+    reference: StrictStr = Field(min_length=1, max_length=100, description="The case number.")
+    title: LocalText
+
+
+class SubjectIn(BaseModel):
+    model_config = _STRICT
+    cpr: Annotated[
+        StrictStr,
+        Field(
+            min_length=10,
+            max_length=11,
+            description=(
+                "CPR number, DDMMYYSSSS or DDMMYY-SSSS. Checked as a real birth date with the "
+                "century rule of the 7th digit; the modulus-11 check is not applied. Stored "
+                "encrypted and never echoed in answers or logs."
+            ),
+        ),
+        AfterValidator(_valid_cpr),
+    ]
+
+
+class DataSource(BaseModel):
+    model_config = _STRICT
+    fetched_at: Timestamp
+
+
+class DecisionFacts(BaseModel):
+    model_config = _STRICT
+    outcome: LocalText
+    decided_by: StrictStr = Field(min_length=1, max_length=200)
+    human_decided: StrictBool
+    followed_model: StrictBool
+    decided_at: Timestamp
+
+
+class DecisionIn(BaseModel):
+    """One decision, as sent to ``POST /api/v1/decisions`` (and as each batch item)."""
+
+    model_config = _STRICT
+    model: ModelRef
+    case: CaseIn
+    subject: SubjectIn
+    # Values are checked against the manifest by the service (type, range, category), so
+    # every problem is reported with the feature's own code instead of a union error here.
+    features: dict[str, Any] = Field(
+        description=(
+            "Feature values keyed by the manifest's feature keys: every feature, no other key. "
+            "number/integer: JSON numbers within min/max; boolean: true/false; category: one "
+            "of the manifest's categories; date: YYYY-MM-DD."
+        ),
+        max_length=500,
+        json_schema_extra={"additionalProperties": {"type": ["number", "boolean", "string"]}},
+    )
+    data_sources: dict[str, DataSource] = Field(
+        default_factory=dict,
+        description="Per feature key: when the value was fetched from its source register.",
+        max_length=500,
+    )
+    model_output: Annotated[float, AfterValidator(_finite)] = Field(
+        description="The model output the sender saw, on the manifest's output scale."
+    )
+    decision: DecisionFacts
+
+
+class BatchItemIn(DecisionIn):
+    """A decision inside a batch, with its own idempotency key."""
+
+    id: StrictStr = Field(
+        min_length=1,
+        max_length=200,
+        pattern=r"^[\x21-\x7e]+$",
+        description=(
+            "Idempotency key of this item, unique per system forever (shared with webhook-ids "
+            "of single decisions)."
+        ),
+    )
+
+
+class BatchIn(BaseModel):
+    """``POST /api/v1/decisions/batch``: up to 1,000 decisions."""
+
+    model_config = _STRICT
+    # Items are validated one by one (one bad item must not reject the others), so the
+    # envelope only requires a list of objects here; the item schema is BatchItemIn.
+    items: list[dict[str, Any]] = Field(min_length=1, max_length=1000)
+
+
+# --- answers -------------------------------------------------------------------------------
+
+
+class Links(BaseModel):
+    self: str
+
+
+class DecisionAccepted(BaseModel):
+    """Answer to a new decision (202) or a repeated one (200, the original answer)."""
+
+    id: str = Field(description="Opaque public id of the decision.")
+    status: Literal["pending", "ready", "failed"]
+    links: Links
+
+
+class ErrorDetail(BaseModel):
+    field: str
+    code: str
+    message: str
+
+
+class ErrorInfo(BaseModel):
+    code: str = Field(description="Stable kebab-case error code.")
+    message: str
+    details: list[dict[str, Any]] = Field(default_factory=list)
+
+
+class ErrorBody(BaseModel):
+    error: ErrorInfo
+
+
+class BatchItemResult(BaseModel):
+    id: str | None = Field(description="The item's id (null when the item had none).")
+    index: int
+    status: Literal["accepted", "duplicate", "rejected"]
+    decision: DecisionAccepted | None = None
+    error: ErrorInfo | None = None
+
+
+class BatchCounts(BaseModel):
+    accepted: int
+    duplicate: int
+    rejected: int
+
+
+class BatchResult(BaseModel):
+    """Per-item answer to a batch (always 200 once the batch envelope is valid)."""
+
+    items: list[BatchItemResult]
+    counts: BatchCounts
+
+
+class FeatureContribution(BaseModel):
+    key: str
+    value: float
+    direction: int = Field(description="+1 towards the positive outcome, -1 against, 0 none.")
+    consideration: str
+
+
+class ExplanationOut(BaseModel):
+    """The stored explanation (see ``portal.decisions.explanations`` for the meaning)."""
+
+    scale: str
+    base_value: float
+    output: float
+    threshold: float | None
+    outcome: bool | None
+    features: list[FeatureContribution]
+    considerations: dict[str, float]
+    ranking: list[str]
+    flags: list[dict[str, Any]]
+    counterfactual: dict[str, Any] | None
+    reproducibility: dict[str, Any]
+
+
+class DecisionStatus(BaseModel):
+    id: str
+    status: Literal["pending", "ready", "failed"]
+    reason: str | None = None
+    model: ModelRef
+    case_reference: str
+    received_at: dt.datetime
+    reported_output: float
+    recomputed_output: float | None
+    output_mismatch: bool
+    explanation: ExplanationOut | None
+    links: Links
+
+
+class ModelRegistered(BaseModel):
+    name: str
+    version: str
+    status: str
+    artifact_sha256: str
+    background_sha256: str | None
+    explainer_kind: str | None
+    warnings: list[dict[str, Any]]
+    links: Links

@@ -1,0 +1,203 @@
+"""The machine API at /api/v1: signed decision webhooks, model registration, status.
+
+Views only parse, authenticate, call one service and answer; the request's single commit
+makes the work durable before the answer leaves.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, Flask, Response, current_app, jsonify, request
+
+from portal.api.auth import authenticate
+from portal.api.jsonparse import parse_json
+from portal.api.signing import SYSTEM_HEADER, SignedHeaders, parse_headers
+from portal.config import Settings
+from portal.db import utcnow
+from portal.db_session import request_session
+from portal.decisions import services
+from portal.decisions.worker import nudge
+from portal.errors import PayloadTooLarge, ValidationFailed
+from portal.registry import admin
+from portal.registry.models import ModelVersion, System
+from portal.security import csrf, limiter
+
+bp = Blueprint("api", __name__, url_prefix="/api/v1")
+csrf.exempt(bp)  # machine clients sign their requests; there is no browser session to forge
+
+
+def _settings() -> Settings:
+    return current_app.config["SETTINGS"]  # type: ignore[no-any-return]
+
+
+def _rate_key() -> str:
+    return f"{request.headers.get(SYSTEM_HEADER, '-')[:100]}@{request.remote_addr}"
+
+
+limiter.limit(lambda: _settings().api_ratelimit, key_func=_rate_key)(bp)
+
+
+def read_body(limit: int) -> bytes:
+    """The raw body, refusing more than ``limit`` bytes before any signature work.
+
+    Content-Length is checked first (cheap), but not trusted: at most ``limit + 1`` bytes
+    are read from the stream, whatever the header says.
+    """
+    declared = request.content_length
+    if declared is not None and declared > limit:
+        raise PayloadTooLarge(f"The body is larger than {limit} bytes.")
+    body = request.stream.read(limit + 1)
+    if len(body) > limit:
+        raise PayloadTooLarge(f"The body is larger than {limit} bytes.")
+    return body
+
+
+def _signed(body: bytes) -> tuple[SignedHeaders, System]:
+    signed = parse_headers(request.headers)
+    system = authenticate(
+        request_session(),
+        signed,
+        body,
+        now=utcnow(),
+        tolerance_seconds=_settings().webhook_tolerance_seconds,
+    )
+    return signed, system
+
+
+def _options() -> services.IngestOptions:
+    settings = _settings()
+    return services.IngestOptions(
+        lookup_key=settings.lookup_key, max_attempts=settings.explanation_job_attempts
+    )
+
+
+def _answer(answer: services.Answer) -> tuple[Response, int]:
+    response = jsonify(answer.body)
+    if answer.new_jobs:
+        app: Flask = current_app._get_current_object()  # type: ignore[attr-defined]
+        jobs = list(answer.new_jobs)
+        # Runs after the response is sent, i.e. after the request's commit succeeded.
+        response.call_on_close(lambda: nudge(app, jobs))
+    return response, answer.status
+
+
+@bp.post("/decisions")
+def post_decision() -> Any:
+    body = read_body(_settings().max_webhook_bytes)
+    signed, system = _signed(body)
+    answer = services.receive_decision(
+        request_session(), system, signed.webhook_id, parse_json(body), _options()
+    )
+    return _answer(answer)
+
+
+@bp.post("/decisions/batch")
+def post_batch() -> Any:
+    body = read_body(_settings().max_batch_bytes)
+    signed, system = _signed(body)
+    answer = services.receive_batch(
+        request_session(), system, signed.webhook_id, parse_json(body), _options()
+    )
+    return _answer(answer)
+
+
+@bp.get("/decisions/<public_id>")
+def get_decision(public_id: str) -> Any:
+    body = read_body(_settings().max_webhook_bytes)
+    _, system = _signed(body)
+    return jsonify(services.decision_status(request_session(), system, public_id))
+
+
+def _model_body(model: ModelVersion) -> dict[str, Any]:
+    return {
+        "name": model.name,
+        "version": model.version,
+        "status": model.status,
+        "artifact_sha256": model.artifact_sha256,
+        "background_sha256": model.background_sha256,
+        "explainer_kind": model.explainer_kind,
+        "warnings": model.warnings,
+        "links": {"self": f"/api/v1/models/{model.name}/{model.version}"},
+    }
+
+
+def _part(name: str) -> bytes | None:
+    upload = request.files.get(name)
+    if upload is not None:
+        return upload.read()
+    text = request.form.get(name)
+    return None if text is None else text.encode()
+
+
+@bp.post("/models")
+def post_model() -> Any:
+    # The whole multipart body is signed, so it is read (bounded by MAX_CONTENT_LENGTH)
+    # and cached before werkzeug parses the parts from that same cached copy.
+    body = request.get_data(cache=True)
+    _, system = _signed(body)
+    if not (request.mimetype or "").startswith("multipart/form-data"):
+        raise ValidationFailed(
+            details=[
+                {
+                    "field": "body",
+                    "code": "multipart-required",
+                    "message": "send multipart/form-data with manifest and artifact parts",
+                }
+            ]
+        )
+    manifest_raw, artifact = _part("manifest"), _part("artifact")
+    if manifest_raw is None or artifact is None:
+        raise ValidationFailed(
+            details=[
+                {"field": name, "code": "missing-part", "message": f"the {name} part is required"}
+                for name, value in (("manifest", manifest_raw), ("artifact", artifact))
+                if value is None
+            ]
+        )
+    result = admin.register_model(
+        request_session(),
+        parse_json(manifest_raw),
+        artifact,
+        _part("background"),
+        system=system,
+        actor=services.system_actor(system),
+    )
+    return jsonify(_model_body(result.model)), 201 if result.created else 200
+
+
+def _own_model(system: System, name: str, version: str) -> ModelVersion:
+    from portal.errors import NotFound
+
+    model = admin.get_model_version(request_session(), name, version)
+    if model.registered_by_system_id != system.id:
+        raise NotFound(f"No model version {name} {version}.")
+    return model
+
+
+@bp.post("/models/<name>/<version>/activate")
+def activate_model(name: str, version: str) -> Any:
+    _, system = _signed(read_body(_settings().max_webhook_bytes))
+    _own_model(system, name, version)
+    model = admin.activate_model(
+        request_session(), name, version, actor=services.system_actor(system)
+    )
+    return jsonify(_model_body(model))
+
+
+@bp.post("/models/<name>/<version>/retire")
+def retire_model(name: str, version: str) -> Any:
+    _, system = _signed(read_body(_settings().max_webhook_bytes))
+    _own_model(system, name, version)
+    model = admin.retire_model(
+        request_session(), name, version, actor=services.system_actor(system)
+    )
+    return jsonify(_model_body(model))
+
+
+@bp.get("/openapi.json")
+@limiter.exempt
+def openapi() -> Any:
+    from portal.api.openapi import openapi_document
+
+    return jsonify(openapi_document())

@@ -1,0 +1,281 @@
+"""The stored explanation of a decision, and a typed read-model over it.
+
+The worker writes ``Explanation.payload`` (encrypted JSON) as::
+
+    {
+      "explanation": <explainers.Explanation.to_dict()>,
+      "counterfactual": <explainers.Counterfactual.to_dict()> | null,
+      "flags": [{"code", "feature", "detail"}, ...]
+    }
+
+and pages read it only through :class:`StoredExplanation` (``StoredExplanation.from_row``),
+so the payload's layout can evolve in one place. Fields of the read-model (stable contract):
+
+``base_value``, ``output``, ``scale``
+    What the page shows, on the manifest's declared output scale (``"probability"`` for
+    probability models, else the model's own scale): ``base_value + sum(contribution values)
+    == output`` exactly (up to float rounding). ``base_value`` is the average output over the
+    reference data; ``output`` is the model's output for this case.
+``threshold``, ``outcome``
+    The decision threshold on that scale (``None`` for scores without one) and whether the
+    output is at or above it.
+``contributions``
+    One :class:`Contribution` per manifest feature, in ranking order: ``key`` (the manifest
+    feature key), ``value`` (share of ``output - base_value``, on the shown scale),
+    ``direction`` (+1 pulled towards the positive outcome / a higher output, -1 away, 0 not
+    at all), ``consideration`` (its consideration key) and ``rank`` (1 = weighed most).
+``considerations``
+    One :class:`ConsiderationSum` per manifest consideration, largest ``|value|`` first:
+    ``key``, ``value`` (sum of its features' values), ``direction``.
+``ranking``
+    Feature keys by ``|value|`` descending (ties by key).
+``counterfactual``
+    :class:`CounterfactualView` or ``None`` when none was computed: ``status`` (``found``,
+    ``none-within-bounds``, ``no-actionable-features``, ``no-threshold``), ``changes`` (list
+    of :class:`Change` ``feature``/``old``/``new`` JSON values; only actionable, non-sensitive
+    features), ``original_output``, ``new_output``, ``threshold``.
+``flags``
+    :class:`FlagView` list (``code``, ``feature``, ``detail``). Codes:
+    ``sensitive-top-contributor`` (a sensitive feature or proxy is among the top
+    contributors), ``out-of-distribution`` (a value outside the reference data) and
+    ``output-mismatch`` (the sender's ``model_output`` differs from the registered model's).
+``reproducibility``
+    :class:`Reproducibility`: the record needed to recompute and check the numbers:
+    ``model_name``, ``model_version``, ``explainer`` (tree / linear / permutation),
+    ``algorithm``, ``shap_version``, ``artifact_sha256``, ``background_sha256``, ``seed``,
+    ``seconds``, ``additivity_error`` and ``additivity_tolerance`` (on ``record_scale``), and
+    the raw SHAP record: ``record_scale`` (``log-odds`` for tree/linear classifiers, else the
+    output scale), ``record_base_value``, ``record_output``, ``record_values`` (per feature).
+    The shown values are the record rescaled (positive factor, same signs and ranking).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from portal.decisions.models import Explanation
+
+PAYLOAD_VERSION = 1
+
+
+@dataclass(frozen=True)
+class Contribution:
+    key: str
+    value: float
+    direction: int
+    consideration: str
+    rank: int
+
+
+@dataclass(frozen=True)
+class ConsiderationSum:
+    key: str
+    value: float
+    direction: int
+
+
+@dataclass(frozen=True)
+class Change:
+    feature: str
+    old: Any
+    new: Any
+
+
+@dataclass(frozen=True)
+class CounterfactualView:
+    status: str
+    changes: tuple[Change, ...]
+    original_output: float
+    new_output: float | None
+    threshold: float | None
+
+    @property
+    def found(self) -> bool:
+        return self.status == "found"
+
+
+@dataclass(frozen=True)
+class FlagView:
+    code: str
+    feature: str | None
+    detail: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class Reproducibility:
+    model_name: str
+    model_version: str
+    explainer: str
+    algorithm: str
+    shap_version: str
+    artifact_sha256: str
+    background_sha256: str | None
+    seed: int
+    seconds: float
+    additivity_error: float
+    additivity_tolerance: float
+    record_scale: str
+    record_base_value: float
+    record_output: float
+    record_values: Mapping[str, float]
+
+
+def _sign(value: float, eps: float = 1e-12) -> int:
+    return 0 if abs(value) <= eps else (1 if value > 0 else -1)
+
+
+def build_payload(
+    explanation: Mapping[str, Any],
+    counterfactual: Mapping[str, Any] | None,
+    feature_considerations: Mapping[str, str],
+) -> dict[str, Any]:
+    """The payload the worker stores, from explainers' ``to_dict()`` results.
+
+    ``feature_considerations`` maps feature key -> consideration key (from the manifest), so
+    pages need not load the manifest to group contributions.
+    """
+    return {
+        "version": PAYLOAD_VERSION,
+        "explanation": dict(explanation),
+        "counterfactual": None if counterfactual is None else dict(counterfactual),
+        "flags": list(explanation.get("flags", [])),
+        "feature_considerations": dict(feature_considerations),
+    }
+
+
+@dataclass(frozen=True)
+class StoredExplanation:
+    """Typed, read-only view of one stored explanation (see the module docstring)."""
+
+    scale: str
+    base_value: float
+    output: float
+    threshold: float | None
+    outcome: bool | None
+    contributions: tuple[Contribution, ...]
+    considerations: tuple[ConsiderationSum, ...]
+    ranking: tuple[str, ...]
+    counterfactual: CounterfactualView | None
+    flags: tuple[FlagView, ...]
+    reproducibility: Reproducibility
+
+    @classmethod
+    def from_row(cls, row: Explanation) -> StoredExplanation:
+        return cls.from_payload(row.payload)
+
+    @classmethod
+    def from_payload(cls, payload: Mapping[str, Any]) -> StoredExplanation:
+        record = payload["explanation"]
+        shown = record["presentation"]
+        members = payload.get("feature_considerations", {})
+        ranking = tuple(record["ranking"])
+        values = shown["values"]
+        direction = record["direction"]
+        contributions = tuple(
+            Contribution(
+                key=key,
+                value=float(values[key]),
+                direction=int(direction[key]),
+                consideration=str(members.get(key, "")),
+                rank=position + 1,
+            )
+            for position, key in enumerate(ranking)
+        )
+        considerations = tuple(
+            sorted(
+                (
+                    ConsiderationSum(key=key, value=float(v), direction=_sign(float(v)))
+                    for key, v in shown["consideration_values"].items()
+                ),
+                key=lambda c: (-abs(c.value), c.key),
+            )
+        )
+        cf = payload.get("counterfactual")
+        counterfactual = None
+        if cf is not None:
+            counterfactual = CounterfactualView(
+                status=cf["status"],
+                changes=tuple(Change(c["feature"], c["old"], c["new"]) for c in cf["changes"]),
+                original_output=float(cf["original_output"]),
+                new_output=None if cf["new_output"] is None else float(cf["new_output"]),
+                threshold=None if cf["threshold"] is None else float(cf["threshold"]),
+            )
+        flags = tuple(
+            FlagView(code=f["code"], feature=f.get("feature"), detail=f.get("detail", {}))
+            for f in payload.get("flags", [])
+        )
+        model = record["model"]
+        reproducibility = Reproducibility(
+            model_name=model["name"],
+            model_version=model["version"],
+            explainer=record["explainer"],
+            algorithm=record["algorithm"],
+            shap_version=record["shap_version"],
+            artifact_sha256=record["artifact_sha256"],
+            background_sha256=record["background_sha256"],
+            seed=int(record["seed"]),
+            seconds=float(record["seconds"]),
+            additivity_error=float(record["additivity_error"]),
+            additivity_tolerance=float(record["additivity_tolerance"]),
+            record_scale=record["scale"],
+            record_base_value=float(record["base_value"]),
+            record_output=float(record["output"]),
+            record_values={k: float(v) for k, v in record["values"].items()},
+        )
+        return cls(
+            scale=shown["scale"],
+            base_value=float(shown["base_value"]),
+            output=float(shown["output"]),
+            threshold=None if shown["threshold"] is None else float(shown["threshold"]),
+            outcome=shown["outcome"],
+            contributions=contributions,
+            considerations=considerations,
+            ranking=ranking,
+            counterfactual=counterfactual,
+            flags=flags,
+            reproducibility=reproducibility,
+        )
+
+    def contribution(self, key: str) -> Contribution:
+        for item in self.contributions:
+            if item.key == key:
+                return item
+        raise KeyError(key)
+
+    def flag_codes(self) -> list[str]:
+        return [f.code for f in self.flags]
+
+    def to_api(self) -> dict[str, Any]:
+        """JSON for ``GET /api/v1/decisions/{id}`` (schema ``ExplanationOut``)."""
+        return {
+            "scale": self.scale,
+            "base_value": self.base_value,
+            "output": self.output,
+            "threshold": self.threshold,
+            "outcome": self.outcome,
+            "features": [
+                {
+                    "key": c.key,
+                    "value": c.value,
+                    "direction": c.direction,
+                    "consideration": c.consideration,
+                }
+                for c in self.contributions
+            ],
+            "considerations": {c.key: c.value for c in self.considerations},
+            "ranking": list(self.ranking),
+            "flags": [asdict(f) | {"detail": dict(f.detail)} for f in self.flags],
+            "counterfactual": None
+            if self.counterfactual is None
+            else {
+                "status": self.counterfactual.status,
+                "changes": [asdict(c) for c in self.counterfactual.changes],
+                "original_output": self.counterfactual.original_output,
+                "new_output": self.counterfactual.new_output,
+                "threshold": self.counterfactual.threshold,
+            },
+            "reproducibility": asdict(self.reproducibility)
+            | {"record_values": dict(self.reproducibility.record_values)},
+        }

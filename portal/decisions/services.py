@@ -1,0 +1,555 @@
+"""Receiving decisions: validate, then store decision + delivery + pending job together.
+
+The request's single commit (``portal.db_session``) makes the three rows durable at once,
+before the 202 is sent; the job row is the outbox the worker reads.
+
+Idempotency: every decision has an idempotency key, unique per system forever: the
+``webhook-id`` of a single decision, or the ``id`` of a batch item (both share one namespace;
+the ``webhook-id`` of a batch request is in it too). Each key is one ``Delivery`` row
+(unique on system + key) holding a hash of the JSON content and the first answer; the
+decision itself carries the same key (unique on system + delivery_key). A repeated key with
+the same JSON content gets the first answer again (200); with other content, a 409
+``webhook-id-reused`` and an audit event. Concurrent repeats race on the unique constraint;
+the loser rolls back its savepoint and answers as a repeat.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import ValidationError
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from portal.api.schemas import BatchIn, BatchItemIn, DecisionIn
+from portal.crypto import lookup_key
+from portal.db import utcnow
+from portal.decisions.models import Decision, Delivery, Job
+from portal.errors import NotFound, ValidationFailed
+from portal.oversight.audit import Actor, record_event
+from portal.registry.models import ModelVersion, System
+
+#: Pydantic error types -> our stable detail codes (custom errors keep their own type).
+_PYDANTIC_CODES = {
+    "missing": "missing-field",
+    "extra_forbidden": "unknown-field",
+    "model_type": "not-an-object",
+    "model_attributes_type": "not-an-object",
+    "dict_type": "not-an-object",
+    "list_type": "not-a-list",
+    "string_type": "wrong-type",
+    "bool_type": "wrong-type",
+    "float_type": "wrong-type",
+    "int_type": "wrong-type",
+    "string_too_short": "too-short",
+    "string_too_long": "too-long",
+    "too_short": "too-few-items",
+    "too_long": "too-many-items",
+    "string_pattern_mismatch": "invalid-format",
+    "timezone_aware": "timezone-required",
+}
+
+
+@dataclass(frozen=True)
+class IngestOptions:
+    """What the services need from the settings."""
+
+    lookup_key: str
+    max_attempts: int = 5
+
+
+@dataclass
+class Answer:
+    """An HTTP answer decided by a service, plus the jobs to nudge once it is committed."""
+
+    status: int
+    body: dict[str, Any]
+    new_jobs: list[int] = field(default_factory=list)
+
+
+def content_hash(value: Any) -> str:
+    """sha256 of canonical JSON: "the same body" means the same JSON value."""
+    text = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def decision_links(public_id: str) -> dict[str, str]:
+    return {"self": f"/api/v1/decisions/{public_id}"}
+
+
+def _accepted_body(decision: Decision) -> dict[str, Any]:
+    return {
+        "id": decision.public_id,
+        "status": "pending",
+        "links": decision_links(decision.public_id),
+    }
+
+
+def _error(code: str, message: str, details: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    return {"error": {"code": code, "message": message, "details": details or []}}
+
+
+def system_actor(system: System) -> Actor:
+    return Actor(kind="system", ref=system.name, role="sender")
+
+
+def pydantic_details(exc: ValidationError, prefix: str = "") -> list[dict[str, Any]]:
+    """Pydantic errors -> ``[{field, code, message}]`` (never the input values: personal data)."""
+    out = []
+    for err in exc.errors(include_input=False, include_url=False, include_context=False):
+        where = ".".join(str(part) for part in err["loc"])
+        out.append(
+            {
+                "field": f"{prefix}{where}" if where else prefix.rstrip(".") or "body",
+                "code": _PYDANTIC_CODES.get(err["type"], err["type"].replace("_", "-")),
+                "message": err["msg"],
+            }
+        )
+    return out
+
+
+# --- model versions: cached parsed manifests --------------------------------------------------
+
+# A registered version never changes, so its parsed manifest is cached by id + artifact hash;
+# only the (mutable) status is read per request.
+_MANIFESTS: dict[tuple[int, str], Any] = {}
+_MANIFEST_CACHE_SIZE = 64
+
+
+@dataclass(frozen=True)
+class ModelChoice:
+    id: int
+    status: str
+    manifest: Any  # explainers.Manifest
+
+
+class ModelCatalog:
+    """Looks up the model versions named by decisions (memoised for one request)."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+        self._seen: dict[tuple[str, str], ModelChoice | None] = {}
+
+    def get(self, name: str, version: str) -> ModelChoice | None:
+        key = (name, version)
+        if key not in self._seen:
+            self._seen[key] = self._load(name, version)
+        return self._seen[key]
+
+    def _load(self, name: str, version: str) -> ModelChoice | None:
+        from explainers.manifest import parse_manifest
+
+        row = self.session.execute(
+            select(ModelVersion.id, ModelVersion.status, ModelVersion.artifact_sha256).where(
+                ModelVersion.name == name, ModelVersion.version == version
+            )
+        ).first()
+        if row is None:
+            return None
+        cache_key = (row.id, row.artifact_sha256)
+        manifest = _MANIFESTS.get(cache_key)
+        if manifest is None:
+            raw = self.session.scalar(
+                select(ModelVersion.manifest).where(ModelVersion.id == row.id)
+            )
+            manifest = parse_manifest(raw)
+            if len(_MANIFESTS) >= _MANIFEST_CACHE_SIZE:
+                _MANIFESTS.pop(next(iter(_MANIFESTS)))
+            _MANIFESTS[cache_key] = manifest
+        return ModelChoice(row.id, row.status, manifest)
+
+
+# --- validation -----------------------------------------------------------------------------
+
+
+def validate_decision(
+    catalog: ModelCatalog, obj: Any, *, schema: type[DecisionIn] = DecisionIn, prefix: str = ""
+) -> tuple[DecisionIn | None, ModelChoice | None, list[dict[str, Any]]]:
+    """Check one decision body; returns (parsed, model, every problem found).
+
+    Problems from the envelope schema, the model lookup, the features (missing, unknown,
+    type, range, category) and the data sources are all collected, not just the first.
+    """
+    from explainers.encoding import row_problems
+
+    details: list[dict[str, Any]] = []
+    parsed: DecisionIn | None = None
+    try:
+        parsed = schema.model_validate(obj)
+    except ValidationError as exc:
+        details.extend(
+            d
+            for d in pydantic_details(exc, prefix)
+            if not d["field"].startswith(f"{prefix}features.")
+        )
+    if not isinstance(obj, Mapping):
+        return None, None, details
+    model_ref, features = obj.get("model"), obj.get("features")
+    if not (
+        isinstance(model_ref, Mapping)
+        and isinstance(model_ref.get("name"), str)
+        and isinstance(model_ref.get("version"), str)
+    ):
+        return None, None, details
+    choice = catalog.get(model_ref["name"], model_ref["version"])
+    where = f"{prefix}model"
+    if choice is None:
+        details.append(
+            {
+                "field": where,
+                "code": "unknown-model-version",
+                "message": "no registered model has this name and version",
+            }
+        )
+    elif choice.status == "retired":
+        details.append(
+            {
+                "field": where,
+                "code": "model-version-retired",
+                "message": "this model version is retired and accepts no decisions",
+            }
+        )
+    elif choice.status != "active":
+        details.append(
+            {
+                "field": where,
+                "code": "model-version-not-active",
+                "message": "this model version is registered but not activated",
+            }
+        )
+    if choice is not None and isinstance(features, Mapping):
+        for problem in row_problems(choice.manifest, features, f"{prefix}features."):
+            details.append(
+                {"field": problem.path, "code": problem.code, "message": problem.message}
+            )
+        sources = obj.get("data_sources")
+        if isinstance(sources, Mapping):
+            known = set(choice.manifest.feature_keys)
+            for key in sources:
+                if key not in known:
+                    details.append(
+                        {
+                            "field": f"{prefix}data_sources.{key}",
+                            "code": "unknown-feature",
+                            "message": "data source for a feature not in the manifest",
+                        }
+                    )
+    if details:
+        return None, choice, details
+    return parsed, choice, []
+
+
+# --- storing --------------------------------------------------------------------------------
+
+
+def _delivery(session: Session, system_id: int, key: str) -> Delivery | None:
+    return session.scalar(
+        select(Delivery).where(Delivery.system_id == system_id, Delivery.webhook_id == key)
+    )
+
+
+def _reused(session: Session, system: System, key: str, kind: str) -> dict[str, Any]:
+    record_event(
+        session,
+        system_actor(system),
+        "delivery.id-reused",
+        purpose="integrity",
+        details={"webhook_id": key, "kind": kind},
+    )
+    return _error(
+        "webhook-id-reused",
+        "This id was used before with a different body; ids are unique per system forever.",
+    )
+
+
+def _repeat(session: Session, system: System, existing: Delivery, digest: str, kind: str) -> Answer:
+    """The answer to a key seen before: the first answer (200) or a 409."""
+    if existing.body_sha256 == digest:
+        return Answer(200, existing.response)
+    return Answer(409, _reused(session, system, existing.webhook_id, kind))
+
+
+def _store(
+    session: Session,
+    system: System,
+    key: str,
+    decision_in: DecisionIn,
+    model_id: int,
+    options: IngestOptions,
+    now: dt.datetime,
+) -> tuple[Decision, Job]:
+    facts = decision_in.decision
+    decision = Decision(
+        system_id=system.id,
+        model_version_id=model_id,
+        delivery_key=key,
+        case_reference=decision_in.case.reference,
+        case_title=decision_in.case.title,
+        subject_key=lookup_key(options.lookup_key, decision_in.subject.cpr),
+        subject_cpr=decision_in.subject.cpr,
+        features=decision_in.features,
+        data_sources={k: v.model_dump(mode="json") for k, v in decision_in.data_sources.items()},
+        reported_output=decision_in.model_output,
+        outcome=facts.outcome,
+        decided_by=facts.decided_by,
+        human_decided=facts.human_decided,
+        followed_model=facts.followed_model,
+        decided_at=facts.decided_at.astimezone(dt.UTC),
+        received_at=now,
+        status="pending",
+        output_mismatch=False,
+    )
+    session.add(decision)
+    session.flush()
+    job = Job(
+        kind="explain",
+        decision_id=decision.id,
+        status="pending",
+        attempts=0,
+        max_attempts=options.max_attempts,
+        next_attempt_at=now,
+        created_at=now,
+    )
+    session.add(job)
+    return decision, job
+
+
+def receive_decision(
+    session: Session,
+    system: System,
+    webhook_id: str,
+    body: Any,
+    options: IngestOptions,
+    *,
+    now: dt.datetime | None = None,
+) -> Answer:
+    """Handle one signed decision: 202 new, 200 repeat, 409 reused id, 422 invalid."""
+    now = now or utcnow()
+    digest = content_hash(body)
+    existing = _delivery(session, system.id, webhook_id)
+    if existing is not None:
+        return _repeat(session, system, existing, digest, "decision")
+    decision_in, choice, details = validate_decision(ModelCatalog(session), body)
+    if decision_in is None or choice is None:
+        raise ValidationFailed(details=details)
+    try:
+        with session.begin_nested():
+            # The delivery row goes first: a concurrent repeat blocks on its unique key.
+            delivery = Delivery(
+                system_id=system.id,
+                webhook_id=webhook_id,
+                kind="decision",
+                body_sha256=digest,
+                status_code=202,
+                response={},
+                received_at=now,
+            )
+            session.add(delivery)
+            session.flush()
+            decision, job = _store(
+                session, system, webhook_id, decision_in, choice.id, options, now
+            )
+            delivery.response = _accepted_body(decision)
+            session.flush()
+    except IntegrityError:
+        existing = _delivery(session, system.id, webhook_id)
+        if existing is None:  # the decision key is taken but not by a delivery: cannot happen
+            raise
+        return _repeat(session, system, existing, digest, "decision")
+    record_event(
+        session,
+        system_actor(system),
+        "decision.received",
+        purpose="ingest",
+        decision_public_id=decision.public_id,
+        subject_key=decision.subject_key,
+        details={"model": choice.manifest.name, "version": choice.manifest.version},
+    )
+    return Answer(202, delivery.response, [job.id])
+
+
+def _chunks(items: Sequence[str], size: int = 500) -> Iterable[Sequence[str]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def receive_batch(
+    session: Session,
+    system: System,
+    webhook_id: str,
+    body: Any,
+    options: IngestOptions,
+    *,
+    now: dt.datetime | None = None,
+) -> Answer:
+    """Handle a signed batch: every item answered on its own (accepted, duplicate, rejected).
+
+    Items are validated first and then inserted one savepoint each, in id order (so two
+    concurrent batches sharing ids take their locks in the same order); a bad or conflicting
+    item never loses the good ones.
+    """
+    now = now or utcnow()
+    digest = content_hash(body)
+    existing = _delivery(session, system.id, webhook_id)
+    if existing is not None:
+        return _repeat(session, system, existing, digest, "batch")
+    try:
+        envelope = BatchIn.model_validate(body)
+    except ValidationError as exc:
+        raise ValidationFailed(details=pydantic_details(exc)) from None
+    try:
+        with session.begin_nested():
+            batch_delivery = Delivery(
+                system_id=system.id,
+                webhook_id=webhook_id,
+                kind="batch",
+                body_sha256=digest,
+                status_code=200,
+                response={},
+                received_at=now,
+            )
+            session.add(batch_delivery)
+            session.flush()
+    except IntegrityError:
+        existing = _delivery(session, system.id, webhook_id)
+        if existing is None:
+            raise
+        return _repeat(session, system, existing, digest, "batch")
+
+    catalog = ModelCatalog(session)
+    results: list[dict[str, Any]] = []
+    to_insert: dict[str, tuple[int, DecisionIn, ModelChoice, str]] = {}
+    first_of: dict[str, tuple[int, str]] = {}
+    for index, item in enumerate(envelope.items):
+        item_id = item.get("id") if isinstance(item.get("id"), str) else None
+        result: dict[str, Any] = {
+            "id": item_id,
+            "index": index,
+            "status": "rejected",
+            "decision": None,
+            "error": None,
+        }
+        results.append(result)
+        parsed, choice, details = validate_decision(catalog, item, schema=BatchItemIn)
+        if parsed is None or choice is None or item_id is None:
+            result["error"] = _error(
+                "validation-failed", "The item did not pass validation.", details
+            )["error"]
+            continue
+        item_digest = content_hash({k: v for k, v in item.items() if k != "id"})
+        if item_id == webhook_id or (item_id in first_of and first_of[item_id][1] != item_digest):
+            result["error"] = _reused(session, system, item_id, "decision")["error"]
+            continue
+        if item_id in first_of:
+            result["status"] = "duplicate"  # filled in with the first occurrence's answer
+            continue
+        first_of[item_id] = (index, item_digest)
+        to_insert[item_id] = (index, parsed, choice, item_digest)
+
+    known: dict[str, Delivery] = {}
+    for chunk in _chunks(sorted(to_insert)):
+        for delivery in session.scalars(
+            select(Delivery).where(Delivery.system_id == system.id, Delivery.webhook_id.in_(chunk))
+        ):
+            known[delivery.webhook_id] = delivery
+
+    accepted: list[tuple[Decision, ModelChoice]] = []
+    new_jobs: list[int] = []
+    for item_id in sorted(to_insert):
+        index, parsed, choice, item_digest = to_insert[item_id]
+        result = results[index]
+        previous = known.get(item_id)
+        if previous is None:
+            try:
+                with session.begin_nested():
+                    delivery = Delivery(
+                        system_id=system.id,
+                        webhook_id=item_id,
+                        kind="decision",
+                        body_sha256=item_digest,
+                        status_code=202,
+                        response={},
+                        received_at=now,
+                    )
+                    session.add(delivery)
+                    session.flush()
+                    decision, job = _store(
+                        session, system, item_id, parsed, choice.id, options, now
+                    )
+                    delivery.response = _accepted_body(decision)
+                    session.flush()
+            except IntegrityError:
+                previous = _delivery(session, system.id, item_id)
+                if previous is None:
+                    raise
+            else:
+                result.update(status="accepted", decision=delivery.response)
+                accepted.append((decision, choice))
+                new_jobs.append(job.id)
+                continue
+        if previous.body_sha256 == item_digest:
+            result.update(status="duplicate", decision=previous.response)
+        else:
+            result["error"] = _reused(session, system, item_id, "decision")["error"]
+
+    for result in results:  # in-batch repeats answer like their first occurrence
+        if result["status"] == "duplicate" and result["decision"] is None:
+            result["decision"] = results[first_of[result["id"]][0]]["decision"]
+    actor = system_actor(system)
+    for decision, choice in accepted:
+        record_event(
+            session,
+            actor,
+            "decision.received",
+            purpose="ingest",
+            decision_public_id=decision.public_id,
+            subject_key=decision.subject_key,
+            details={
+                "model": choice.manifest.name,
+                "version": choice.manifest.version,
+                "batch": webhook_id,
+            },
+        )
+    counts = {
+        s: sum(1 for r in results if r["status"] == s)
+        for s in ("accepted", "duplicate", "rejected")
+    }
+    answer = {"items": results, "counts": counts}
+    batch_delivery.response = answer
+    session.flush()
+    return Answer(200, answer, new_jobs)
+
+
+def decision_status(session: Session, system: System, public_id: str) -> dict[str, Any]:
+    """Status (and, when ready, the explanation) of a decision the system sent; 404 for
+    anyone else's decision, as for one that does not exist."""
+    from portal.decisions.explanations import StoredExplanation
+
+    decision = session.scalar(
+        select(Decision).where(Decision.public_id == public_id, Decision.system_id == system.id)
+    )
+    if decision is None:
+        raise NotFound("No such decision.")
+    model = decision.model_version
+    explanation = None
+    if decision.status == "ready" and decision.explanation is not None:
+        explanation = StoredExplanation.from_row(decision.explanation).to_api()
+    return {
+        "id": decision.public_id,
+        "status": decision.status,
+        "reason": decision.status_reason if decision.status == "failed" else None,
+        "model": {"name": model.name, "version": model.version},
+        "case_reference": decision.case_reference,
+        "received_at": decision.received_at.isoformat(),
+        "reported_output": decision.reported_output,
+        "recomputed_output": decision.recomputed_output,
+        "output_mismatch": decision.output_mismatch,
+        "explanation": explanation,
+        "links": decision_links(decision.public_id),
+    }

@@ -1,0 +1,128 @@
+"""Against a really committed database: concurrent duplicates and all-or-nothing storage."""
+
+from __future__ import annotations
+
+import copy
+import threading
+
+import pytest
+from api_support import RICH_MANIFEST, Sender, SignedClient, decision_body, row_counts
+from sqlalchemy import delete
+
+from portal.db_session import get_db
+from portal.decisions.models import Decision, Delivery, Job
+from portal.oversight.models import AuditEvent
+from portal.registry import admin
+from portal.registry.models import ModelVersion, System, WebhookSecret
+
+
+@pytest.fixture
+def committed(committed_app):
+    """A sender and an active model, committed; everything deleted afterwards."""
+    db = get_db(committed_app)
+    with db.transaction() as session:
+        system, secret = admin.create_system(session, "committed-sender", "Enhed")
+        session.add(
+            ModelVersion(
+                name=RICH_MANIFEST["name"],
+                version=RICH_MANIFEST["version"],
+                status="active",
+                manifest=copy.deepcopy(RICH_MANIFEST),
+                responsible_unit="Enhed",
+                artifact=b"fake",
+                artifact_sha256="0" * 64,
+            )
+        )
+        sender = Sender(system, secret)
+    yield sender
+    with db.transaction() as session:
+        for model in (Job, Delivery, Decision, AuditEvent, ModelVersion, WebhookSecret, System):
+            if model is Decision:
+                from portal.decisions.models import Explanation
+
+                session.execute(delete(Explanation))
+            session.execute(delete(model))
+
+
+def counts(app) -> dict[str, int]:
+    with get_db(app).transaction() as session:
+        return row_counts(session)
+
+
+def test_twenty_concurrent_duplicates_store_exactly_one_decision(committed_app, committed):
+    body = decision_body()
+    barrier = threading.Barrier(20)
+    statuses: list[int] = []
+    answers: list[dict] = []
+    errors: list[BaseException] = []
+
+    def post() -> None:
+        client = SignedClient(committed_app.test_client(), committed)
+        try:
+            barrier.wait()
+            response = client.post("/api/v1/decisions", body, webhook_id="dup-0001")
+            statuses.append(response.status_code)
+            answers.append(response.get_json())
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=post) for _ in range(20)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert not errors
+    assert sorted(statuses) == [200] * 19 + [202]
+    assert all(answer == answers[0] for answer in answers)
+    assert counts(committed_app) == {"Decision": 1, "Delivery": 1, "Job": 1}
+
+
+def test_concurrent_different_ids_are_all_stored(committed_app, committed):
+    barrier = threading.Barrier(10)
+    statuses: list[int] = []
+
+    def post(n: int) -> None:
+        client = SignedClient(committed_app.test_client(), committed)
+        barrier.wait()
+        body = decision_body()
+        body["features"]["forloeb"] = n
+        statuses.append(client.post("/api/v1/decisions", body, webhook_id=f"par-{n}").status_code)
+
+    threads = [threading.Thread(target=post, args=(n,)) for n in range(10)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert statuses == [202] * 10
+    assert counts(committed_app) == {"Decision": 10, "Delivery": 10, "Job": 10}
+
+
+def test_a_failure_after_the_insert_leaves_nothing(committed_app, committed, monkeypatch):
+    import portal.decisions.services as services
+
+    def boom(*args, **kwargs):
+        raise RuntimeError("audit store down")
+
+    monkeypatch.setattr(services, "record_event", boom)
+    client = SignedClient(committed_app.test_client(), committed)
+    with pytest.raises(RuntimeError, match="audit store down"):
+        client.post("/api/v1/decisions", decision_body(), webhook_id="fails-late")
+    assert counts(committed_app) == {"Decision": 0, "Delivery": 0, "Job": 0}
+    monkeypatch.undo()
+    # and the same id then works: nothing of the failed attempt was kept
+    ok = client.post("/api/v1/decisions", decision_body(), webhook_id="fails-late")
+    assert ok.status_code == 202
+    assert counts(committed_app) == {"Decision": 1, "Delivery": 1, "Job": 1}
+
+
+def test_202_means_committed(committed_app, committed):
+    client = SignedClient(committed_app.test_client(), committed)
+    response = client.post("/api/v1/decisions", decision_body(), webhook_id="durable")
+    assert response.status_code == 202
+    # a fresh connection (another process would see the same) finds all three rows
+    engine = get_db(committed_app).engine
+    with engine.connect() as conn:
+        found = conn.exec_driver_sql(
+            "SELECT d.public_id, j.status FROM decision d JOIN job j ON j.decision_id = d.id"
+        ).all()
+    assert found == [(response.get_json()["id"], "pending")]

@@ -1,0 +1,156 @@
+"""The explanation worker: claim with a lease, compute, store, retry with back-off."""
+
+from __future__ import annotations
+
+import copy
+import datetime as dt
+
+import pytest
+from sqlalchemy import select
+
+from portal.db import utcnow
+from portal.db_session import get_db
+from portal.decisions.explanations import StoredExplanation
+from portal.decisions.models import Decision, Job
+from portal.decisions.worker import (
+    WorkerOptions,
+    claim,
+    retry_jobs,
+    run_due,
+    run_until_idle,
+)
+from portal.oversight.models import AuditEvent
+
+
+def decision(session, public_id: str) -> Decision:
+    return session.scalar(select(Decision).where(Decision.public_id == public_id))
+
+
+def job_of(session, public_id: str) -> Job:
+    return session.scalar(
+        select(Job)
+        .join(Decision, Decision.id == Job.decision_id)
+        .where(Decision.public_id == public_id)
+    )
+
+
+def test_explanations_are_stored_and_audited(app, session, ingest, demo_bodies) -> None:
+    ids = [ingest(body) for body in demo_bodies[:6]]
+    assert run_until_idle(get_db(app)) == 6
+    for public_id, body in zip(ids, demo_bodies[:6], strict=True):
+        row = decision(session, public_id)
+        session.refresh(row)
+        assert row.status == "ready"
+        assert row.recomputed_output == pytest.approx(body["model_output"], abs=1e-9)
+        assert row.output_mismatch is False
+        stored = StoredExplanation.from_row(row.explanation)
+        total = stored.base_value + sum(c.value for c in stored.contributions)
+        assert total == pytest.approx(stored.output, abs=1e-9)
+        assert {c.key for c in stored.contributions} == set(body["features"])
+        assert stored.reproducibility.artifact_sha256 == row.model_version.artifact_sha256
+        assert row.explanation.payload["counterfactual"] is not None
+        assert job_of(session, public_id).status == "done"
+    events = session.scalars(
+        select(AuditEvent).where(AuditEvent.action == "explanation.computed")
+    ).all()
+    assert {e.decision_public_id for e in events} == set(ids)
+    assert all(e.actor_kind == "worker" for e in events)
+
+
+def test_output_mismatch_flags_the_decision(app, session, ingest, demo_bodies) -> None:
+    body = copy.deepcopy(demo_bodies[0])
+    body["model_output"] = min(1.0, body["model_output"] + 0.2)
+    public_id = ingest(body)
+    run_until_idle(get_db(app))
+    row = decision(session, public_id)
+    session.refresh(row)
+    assert row.status == "ready"
+    assert row.output_mismatch is True
+    assert "output-mismatch" in row.explanation.flags
+    assert "output-mismatch" in StoredExplanation.from_row(row.explanation).flag_codes()
+
+
+def test_claim_is_exclusive_and_leased(app, session, ingest, demo_bodies) -> None:
+    ingest(demo_bodies[0])
+    now = utcnow()
+    first = claim(session, limit=10, lease_seconds=60, now=now)
+    second = claim(session, limit=10, lease_seconds=60, now=now)
+    assert (len(first), second) == (1, [])
+    # when the lease has run out (the worker died), the job is due again
+    later = claim(session, limit=10, lease_seconds=60, now=now + dt.timedelta(seconds=61))
+    assert later == first
+    assert session.get(Job, first[0]).attempts == 2
+
+
+def test_claim_is_fair_across_systems(app, session, ingest, demo_bodies, active_models) -> None:
+    from portal.decisions.services import IngestOptions, receive_decision
+    from portal.registry import admin
+
+    for body in demo_bodies[:10]:
+        ingest(body)  # a flood from one system ...
+    other, _ = admin.create_system(session, "quiet-sender", "Enhed")
+    options = IngestOptions(lookup_key="k", max_attempts=3)
+    late = receive_decision(session, other, "q1", demo_bodies[11], options).body["id"]
+    session.flush()
+    claimed = claim(session, limit=2, lease_seconds=60, now=utcnow())
+    assert job_of(session, late).id in claimed  # ... does not starve the other one
+
+
+def test_failing_job_backs_off_then_fails_and_can_be_retried(
+    app, session, ingest, demo_bodies, monkeypatch
+) -> None:
+    import explainers
+
+    public_id = ingest(demo_bodies[0])
+    calls = {"n": 0}
+
+    def broken(*args, **kwargs):
+        calls["n"] += 1
+        raise explainers.UnsupportedModelError("kernel exploded")
+
+    monkeypatch.setattr(explainers, "explain_rows", broken)
+    options = WorkerOptions(backoff_seconds=10)
+    db = get_db(app)
+    start = utcnow()
+    assert run_due(db, options, now=start) == 1
+    job = job_of(session, public_id)
+    session.refresh(job)
+    assert (job.status, job.attempts) == ("pending", 1)
+    assert job.last_error.startswith("unsupported-model")
+    assert job.next_attempt_at >= start + dt.timedelta(seconds=9)
+    assert run_due(db, options, now=start) == 0  # not due yet: back-off
+    assert run_due(db, options, now=start + dt.timedelta(seconds=11)) == 1
+    session.refresh(job)
+    assert job.next_attempt_at >= start + dt.timedelta(seconds=11 + 19)  # doubled
+    assert run_due(db, options, now=start + dt.timedelta(hours=1)) == 1  # third = max_attempts
+    session.refresh(job)
+    row = decision(session, public_id)
+    session.refresh(row)
+    assert (job.status, row.status) == ("failed", "failed")
+    assert "kernel exploded" in row.status_reason
+    assert run_due(db, options, now=start + dt.timedelta(hours=2)) == 0
+
+    monkeypatch.undo()
+    assert retry_jobs(session, decision_public_id=public_id) == 1
+    session.flush()
+    assert run_until_idle(db) == 1
+    session.refresh(row)
+    assert row.status == "ready"
+
+
+def test_one_bad_row_does_not_fail_the_others(app, session, ingest, demo_bodies) -> None:
+    good = ingest(demo_bodies[0])
+    bad = ingest(demo_bodies[2])
+    # corrupt the stored features of one decision behind the API's back
+    row = decision(session, bad)
+    row.features = {"nonsense": 1}
+    session.flush()
+    run_due(get_db(app), WorkerOptions())
+    session.expire_all()
+    assert decision(session, good).status == "ready"
+    assert job_of(session, bad).status == "pending"
+    assert job_of(session, bad).last_error.startswith("invalid-row")
+
+
+def test_retry_needs_a_target(session) -> None:
+    assert retry_jobs(session) == 0
