@@ -12,27 +12,29 @@ Pure data: this package imports neither Flask, SQLAlchemy nor anything else in
   pipelines take.
 """
 
-from portal.demo.catalog import (
-    DemoCase,
-    DemoCitizen,
-    cpr_birth_date,
-    demo_citizens,
-    demo_decisions,
-)
-from portal.demo.manifests import BYGGESAG, LEDIGHED, MODEL_VERSION, feature_frame
-from portal.demo.training import DemoModel, build_demo_models, positive_probability
+from importlib import import_module
+from typing import Any
 
-__all__ = [
-    "BYGGESAG",
-    "LEDIGHED",
-    "MODEL_VERSION",
-    "DemoCase",
-    "DemoCitizen",
-    "DemoModel",
-    "build_demo_models",
-    "cpr_birth_date",
-    "demo_citizens",
-    "demo_decisions",
-    "feature_frame",
-    "positive_probability",
-]
+# Imported on first use: the seed command is registered by every app, and the web
+# process should not pay for pandas and scikit-learn unless it seeds or shows demo logins.
+_EXPORTS = {
+    "BYGGESAG": "portal.demo.manifests",
+    "LEDIGHED": "portal.demo.manifests",
+    "MODEL_VERSION": "portal.demo.manifests",
+    "feature_frame": "portal.demo.manifests",
+    "DemoCase": "portal.demo.catalog",
+    "DemoCitizen": "portal.demo.catalog",
+    "cpr_birth_date": "portal.demo.catalog",
+    "demo_citizens": "portal.demo.catalog",
+    "demo_decisions": "portal.demo.catalog",
+    "DemoModel": "portal.demo.training",
+    "build_demo_models": "portal.demo.training",
+    "positive_probability": "portal.demo.training",
+}
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'portal.demo' has no attribute {name!r}")
+    return getattr(import_module(_EXPORTS[name]), name)

@@ -12,13 +12,15 @@ import io
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from portal.demo.manifests import BYGGERI_TYPER, BYGGESAG, LEDIGHED
 from portal.demo.synthetic import Row, byggesag_population, ledighed_population
-from portal.demo.training import DemoModel
+
+if TYPE_CHECKING:
+    from portal.demo.training import DemoModel
 
 # Scenarios a demo case can be built for.
 TYPICAL = "typical"  # an ordinary case, model output clearly on one side

@@ -73,5 +73,4 @@ class ModelVersion(Base):
     notes: Mapped[str | None] = mapped_column(Text)
 
 
-
 Index("ix_model_version_status_name", ModelVersion.status, ModelVersion.name)

@@ -1,0 +1,324 @@
+"""The citizen's own cases: listing, reading one (audited), requests, export, access log.
+
+Plain functions taking the database session and the acting principal; they never read
+Flask's globals, never commit (the request commits once) and raise ``NotFound`` for a
+decision that does not exist *or* is not the principal's, so nobody can tell the two apart.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from portal.auth.principal import Principal, audit_actor
+from portal.cases.models import CitizenRequest
+from portal.db import utcnow
+from portal.decisions.explanations import StoredExplanation
+from portal.decisions.models import Decision, Explanation
+from portal.errors import NotFound
+from portal.oversight.audit import record_event
+from portal.oversight.models import AuditEvent
+from portal.registry.models import ModelVersion
+
+PURPOSE = "own-case"
+MAX_MESSAGE_LENGTH = 2000
+ACCESS_LOG_LIMIT = 1000
+REQUEST_KINDS = ("human-review", "rectification")
+
+
+@dataclass(frozen=True)
+class CaseSummary:
+    """One line of "Mine sager"."""
+
+    public_id: str
+    title: dict[str, Any]
+    decided_at: dt.datetime
+    decided_by: str
+    status: str
+
+
+@dataclass(frozen=True)
+class CaseDetail:
+    """Everything the explanation page shows about one decision, read from stored rows."""
+
+    decision: Decision
+    model: ModelVersion
+    explanation: StoredExplanation | None
+    requests: Sequence[CitizenRequest]
+
+    @property
+    def manifest(self) -> dict[str, Any]:
+        return self.model.manifest
+
+    @property
+    def retired(self) -> bool:
+        return self.model.status == "retired"
+
+    @property
+    def state(self) -> str:
+        """ready | pending | failed: what the page can show."""
+        if self.explanation is not None:
+            return "ready"
+        if self.decision.status == "failed" or self.retired:
+            return "failed"
+        return "pending"
+
+
+def _require_citizen(principal: Principal) -> str:
+    if not principal.is_citizen or not principal.subject_key:
+        raise NotFound()
+    return principal.subject_key
+
+
+def list_cases(session: Session, principal: Principal) -> list[CaseSummary]:
+    """The citizen's decisions, newest first."""
+    subject_key = _require_citizen(principal)
+    rows = session.execute(
+        select(
+            Decision.public_id,
+            Decision.case_title,
+            Decision.decided_at,
+            Decision.decided_by,
+            Decision.status,
+        )
+        .where(Decision.subject_key == subject_key)
+        .order_by(Decision.decided_at.desc(), Decision.id.desc())
+    ).all()
+    return [CaseSummary(*row) for row in rows]
+
+
+def own_decision(session: Session, principal: Principal, public_id: str) -> Decision:
+    """The principal's decision with this public id; NotFound when missing or not theirs."""
+    subject_key = _require_citizen(principal)
+    decision = session.scalar(select(Decision).where(Decision.public_id == public_id))
+    if decision is None or decision.subject_key != subject_key:
+        raise NotFound()
+    return decision
+
+
+def _requests_for(session: Session, decision: Decision) -> list[CitizenRequest]:
+    return list(
+        session.scalars(
+            select(CitizenRequest)
+            .where(CitizenRequest.decision_id == decision.id)
+            .order_by(CitizenRequest.created_at.desc(), CitizenRequest.id.desc())
+        )
+    )
+
+
+def view_case(
+    session: Session, principal: Principal, public_id: str, *, action: str = "decision.viewed"
+) -> CaseDetail:
+    """Read one of the citizen's decisions and log that it was read (``action``)."""
+    decision = own_decision(session, principal, public_id)
+    model = session.get(ModelVersion, decision.model_version_id)
+    if model is None:  # pragma: no cover - a foreign key guarantees it
+        raise NotFound()
+    row = session.scalar(select(Explanation).where(Explanation.decision_id == decision.id))
+    explanation = StoredExplanation.from_row(row) if row is not None else None
+    record_event(
+        session,
+        audit_actor(principal),
+        action,
+        purpose=PURPOSE,
+        decision_public_id=decision.public_id,
+        subject_key=decision.subject_key,
+    )
+    return CaseDetail(decision, model, explanation, _requests_for(session, decision))
+
+
+def create_request(
+    session: Session,
+    principal: Principal,
+    public_id: str,
+    *,
+    kind: str,
+    message: str,
+    feature_key: str | None = None,
+) -> CitizenRequest:
+    """Store a request for human review (GDPR art. 22(3)) or rectification (art. 16).
+
+    The form has checked the input already; this checks again, because a service must be
+    safe to call from anywhere: unknown kind, empty or too long message, or a data point
+    the decision does not have raise ``ValueError`` and nothing is stored.
+    """
+    decision = own_decision(session, principal, public_id)
+    message = message.strip()
+    if kind not in REQUEST_KINDS:
+        raise ValueError("unknown request kind")
+    if not message or len(message) > MAX_MESSAGE_LENGTH:
+        raise ValueError("message is empty or too long")
+    if kind == "rectification":
+        keys = {f["key"] for f in decision.model_version.manifest.get("features", [])}
+        if feature_key not in keys:
+            raise ValueError("unknown data point")
+    elif feature_key is not None:
+        raise ValueError("a review request is not about one data point")
+    request = CitizenRequest(
+        decision_id=decision.id,
+        subject_key=decision.subject_key,
+        kind=kind,
+        feature_key=feature_key,
+        message=message,
+        status="received",
+    )
+    session.add(request)
+    session.flush()
+    record_event(
+        session,
+        audit_actor(principal),
+        "request.created",
+        purpose=PURPOSE,
+        decision_public_id=decision.public_id,
+        subject_key=decision.subject_key,
+        details={"kind": kind, "request": request.public_id},
+    )
+    return request
+
+
+def feature_choices(decision: Decision) -> list[tuple[str, dict[str, Any]]]:
+    """(key, label texts) of the data points a decision was based on, in manifest order."""
+    return [(f["key"], f.get("label", {})) for f in decision.model_version.manifest["features"]]
+
+
+# --------------------------------------------------------------------------- access log
+
+
+def access_log(
+    session: Session, principal: Principal, limit: int = ACCESS_LOG_LIMIT
+) -> list[AuditEvent]:
+    """Every logged access to the citizen's data, newest first (at most ``limit``)."""
+    subject_key = _require_citizen(principal)
+    return list(
+        session.scalars(
+            select(AuditEvent)
+            .where(AuditEvent.subject_key == subject_key)
+            .order_by(AuditEvent.occurred_at.desc(), AuditEvent.id.desc())
+            .limit(limit)
+        )
+    )
+
+
+def access_entry(event: AuditEvent) -> dict[str, Any]:
+    """What a citizen may see of an event: when, what, who by role and unit, why.
+
+    Staff are never named or identified (no ``actor_ref``); systems are named by their
+    registered name, which is public in the algorithm register.
+    """
+    details = event.details or {}
+    entry: dict[str, Any] = {
+        "occurred_at": event.occurred_at.isoformat(),
+        "action": event.action,
+        "actor_kind": event.actor_kind,
+        "role": event.actor_role,
+        "unit": details.get("unit") if event.actor_kind == "staff" else None,
+        "purpose": event.purpose,
+        "case": event.decision_public_id,
+    }
+    if event.actor_kind == "system":
+        entry["system"] = event.actor_ref
+    return entry
+
+
+# --------------------------------------------------------------------------- export
+
+
+@dataclass(frozen=True)
+class DataExport:
+    """Everything the portal holds about one citizen (GDPR art. 15 and 20)."""
+
+    exported_at: dt.datetime
+    cases: Sequence[CaseDetail]
+    requests: Sequence[CitizenRequest]
+    log: Sequence[AuditEvent]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "exported_at": self.exported_at.isoformat(),
+            "decisions": [_decision_entry(case) for case in self.cases],
+            "requests": [_request_entry(r) for r in self.requests],
+            "access_log": [access_entry(e) for e in self.log],
+        }
+
+
+def _request_entry(req: CitizenRequest) -> dict[str, Any]:
+    return {
+        "id": req.public_id,
+        "case": req.decision.public_id,
+        "kind": req.kind,
+        "data_point": req.feature_key,
+        "message": req.message,
+        "status": req.status,
+        "answer": req.answer,
+        "created_at": req.created_at.isoformat(),
+        "updated_at": req.updated_at.isoformat(),
+    }
+
+
+def _decision_entry(case: CaseDetail) -> dict[str, Any]:
+    decision, model = case.decision, case.model
+    return {
+        "id": decision.public_id,
+        "case_reference": decision.case_reference,
+        "title": decision.case_title,
+        "model": {"name": model.name, "version": model.version},
+        "decided_at": decision.decided_at.isoformat(),
+        "decided_by": decision.decided_by,
+        "human_decided": decision.human_decided,
+        "followed_model": decision.followed_model,
+        "outcome": decision.outcome,
+        "model_output": decision.reported_output,
+        "features": decision.features,
+        "data_sources": decision.data_sources,
+        "status": decision.status,
+        "explanation": None if case.explanation is None else case.explanation.to_api(),
+        "requests": [r.public_id for r in case.requests],
+    }
+
+
+def export_data(session: Session, principal: Principal, *, fmt: str) -> DataExport:
+    """Collect everything the portal holds about the citizen and log that it was exported
+    (``data.exported``, details: the format)."""
+    subject_key = _require_citizen(principal)
+    decisions = list(
+        session.scalars(
+            select(Decision)
+            .where(Decision.subject_key == subject_key)
+            .order_by(Decision.decided_at.desc(), Decision.id.desc())
+        )
+    )
+    ids = [d.id for d in decisions]
+    rows = (
+        session.scalars(select(Explanation).where(Explanation.decision_id.in_(ids))).all()
+        if ids
+        else []
+    )
+    explanations = {row.decision_id: StoredExplanation.from_row(row) for row in rows}
+    requests = list(
+        session.scalars(
+            select(CitizenRequest)
+            .where(CitizenRequest.subject_key == subject_key)
+            .order_by(CitizenRequest.created_at.desc(), CitizenRequest.id.desc())
+        )
+    )
+    by_decision: dict[int, list[CitizenRequest]] = {}
+    for req in requests:
+        by_decision.setdefault(req.decision_id, []).append(req)
+    record_event(
+        session,
+        audit_actor(principal),
+        "data.exported",
+        purpose=PURPOSE,
+        subject_key=subject_key,
+        details={"format": fmt},
+    )
+    cases = [
+        CaseDetail(d, d.model_version, explanations.get(d.id), by_decision.get(d.id, []))
+        for d in decisions
+    ]
+    return DataExport(utcnow(), cases, requests, access_log(session, principal))

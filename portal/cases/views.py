@@ -1,0 +1,222 @@
+"""The citizen's pages: my cases, one case's explanation (page and PDF), requests about a
+case, my data (export) and who has looked at my data.
+
+Views are thin: check the login, call one service, present and render. Another
+citizen's case and a case that does not exist give the same 404.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from flask import Blueprint, Response, flash, redirect, render_template, url_for
+from flask_babel import gettext as _
+
+from portal.auth.principal import Principal, citizen_required, current_principal
+from portal.cases import language as lang
+from portal.cases import services
+from portal.cases.forms import RectificationForm, ReviewForm
+from portal.cases.pdf import render_pdf
+from portal.cases.presentation import present_case
+from portal.db import utcnow
+from portal.db_session import request_session
+from portal.i18n import localized
+
+bp = Blueprint("cases", __name__, template_folder="templates")
+
+
+def _principal() -> Principal:
+    principal = current_principal()
+    assert principal is not None  # citizen_required ran first
+    return principal
+
+
+def _request_rows(requests: Any, detail: services.CaseDetail | None = None) -> list[dict[str, Any]]:
+    labels: dict[str, str] = {}
+    if detail is not None:
+        labels = {f["key"]: localized(f.get("label")) for f in detail.manifest["features"]}
+    rows = []
+    for r in requests:
+        if detail is None:
+            features = r.decision.model_version.manifest["features"]
+            labels = {f["key"]: localized(f.get("label")) for f in features}
+        rows.append(
+            {
+                "created_at": r.created_at,
+                "kind_label": lang.label_for(lang.REQUEST_KIND_LABELS, r.kind),
+                "status_label": lang.label_for(lang.REQUEST_STATUS_LABELS, r.status),
+                "data_point": labels.get(r.feature_key or "", ""),
+                "message": r.message,
+                "answer": r.answer,
+            }
+        )
+    return rows
+
+
+def _access_rows(events: Any) -> list[dict[str, Any]]:
+    rows = []
+    for event in events:
+        entry = services.access_entry(event)
+        rows.append(
+            {
+                "occurred_at": event.occurred_at,
+                "who": lang.label_for(lang.ROLE_LABELS, entry["role"]),
+                "unit": entry["unit"] or entry.get("system") or "",
+                "what": lang.label_for(lang.ACTION_LABELS, entry["action"]),
+                "why": lang.label_for(lang.PURPOSE_LABELS, entry["purpose"]),
+                "case": entry["case"] or "",
+            }
+        )
+    return rows
+
+
+@bp.get("/mine-sager")
+@citizen_required
+def my_cases() -> str:
+    cases = services.list_cases(request_session(), _principal())
+    return render_template("cases/list.html", cases=cases, status_labels=lang.STATUS_LABELS)
+
+
+@bp.get("/mine-sager/<public_id>")
+@citizen_required
+def case(public_id: str) -> str:
+    detail = services.view_case(request_session(), _principal(), public_id)
+    return render_template(
+        "cases/case.html",
+        page=present_case(detail),
+        public_id=public_id,
+        pdf=False,
+        requests=_request_rows(detail.requests, detail),
+    )
+
+
+@bp.get("/mine-sager/<public_id>/pdf")
+@citizen_required
+def case_pdf(public_id: str) -> Response:
+    detail = services.view_case(request_session(), _principal(), public_id, action="decision.pdf")
+    page = present_case(detail)
+    html = render_template(
+        "cases/case_pdf.html",
+        page=page,
+        public_id=public_id,
+        pdf=True,
+        now=utcnow(),
+        status_label=lang.label_for(lang.STATUS_LABELS, page.state),
+    )
+    return _download(render_pdf(html), "application/pdf", f"forklaring-{public_id}.pdf")
+
+
+def _download(body: bytes, mimetype: str, filename: str) -> Response:
+    response = Response(body, mimetype=mimetype)
+    response.headers["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response
+
+
+def _request_page(
+    public_id: str,
+    form: ReviewForm | RectificationForm,
+    *,
+    kind: str,
+    heading: str,
+    lead: str,
+) -> Any:
+    session, principal = request_session(), _principal()
+    decision = services.own_decision(session, principal, public_id)
+    if isinstance(form, RectificationForm):
+        form.set_choices(
+            [(key, localized(label)) for key, label in services.feature_choices(decision)]
+        )
+    if form.validate_on_submit():
+        feature = form.data_point.data if isinstance(form, RectificationForm) else None
+        services.create_request(
+            session, principal, public_id, kind=kind, message=form.message.data, feature_key=feature
+        )
+        flash(
+            _("Thank you. We have received your request. You can follow it on this page."),
+            "success",
+        )
+        return redirect(url_for("cases.case", public_id=public_id, _anchor="anmodninger"), 303)
+    status = 400 if form.errors else 200
+    return render_template(
+        "cases/request_form.html",
+        form=form,
+        public_id=public_id,
+        title=localized(decision.case_title),
+        heading=heading,
+        lead=lead,
+        max_length=services.MAX_MESSAGE_LENGTH,
+    ), status
+
+
+@bp.route("/mine-sager/<public_id>/genvurdering", methods=["GET", "POST"])
+@citizen_required
+def review(public_id: str) -> Any:
+    return _request_page(
+        public_id,
+        ReviewForm(),
+        kind="human-review",
+        heading=_("Ask a person to look at the decision again"),
+        lead=_(
+            "You have a right to have a person assess your case again (GDPR, article 22). "
+            "Tell us why, in your own words."
+        ),
+    )
+
+
+@bp.route("/mine-sager/<public_id>/forkerte-oplysninger", methods=["GET", "POST"])
+@citizen_required
+def rectification(public_id: str) -> Any:
+    return _request_page(
+        public_id,
+        RectificationForm(),
+        kind="rectification",
+        heading=_("Tell us about wrong data"),
+        lead=_(
+            "You have a right to have wrong data corrected (GDPR, article 16). Choose the "
+            "data and tell us what is right."
+        ),
+    )
+
+
+@bp.get("/mine-data")
+@citizen_required
+def my_data() -> str:
+    return render_template("cases/my_data.html")
+
+
+@bp.get("/mine-data.json")
+@citizen_required
+def my_data_json() -> Response:
+    export = services.export_data(request_session(), _principal(), fmt="json")
+    body = {
+        "about": _(
+            "All the data Forklaringsportalen holds about you. Your CPR number is stored "
+            "encrypted. We only use it to find your cases, so it is not in this file."
+        ),
+        **export.to_json(),
+    }
+    text = json.dumps(body, ensure_ascii=False, indent=2)
+    return _download(text.encode("utf-8"), "application/json", "mine-data.json")
+
+
+@bp.get("/mine-data.pdf")
+@citizen_required
+def my_data_pdf() -> Response:
+    export = services.export_data(request_session(), _principal(), fmt="pdf")
+    html = render_template(
+        "cases/my_data_pdf.html",
+        pages=[present_case(case) for case in export.cases],
+        requests=_request_rows(export.requests),
+        entries=_access_rows(export.log),
+        now=export.exported_at,
+        pdf=True,
+    )
+    return _download(render_pdf(html), "application/pdf", "mine-data.pdf")
+
+
+@bp.get("/mine-data/log")
+@citizen_required
+def access_log() -> str:
+    events = services.access_log(request_session(), _principal())
+    return render_template("cases/access_log.html", entries=_access_rows(events))

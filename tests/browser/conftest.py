@@ -1,0 +1,93 @@
+"""A real HTTP server with a committed SQLite database of demo cases, and headless Chromium.
+
+The app runs in werkzeug's server in a thread on 127.0.0.1 (a free port); the database
+file is seeded with every demo citizen's cases by the factories in tests/factories_cases.py.
+Chromium is Debian's (``/usr/bin/chromium``): Playwright cannot download its own here.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from factories_cases import SeededDatabase, seed_database_file
+from werkzeug.serving import make_server
+
+from portal import create_app
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+AXE = Path(__file__).resolve().parents[2] / "node_modules" / "axe-core" / "axe.min.js"
+
+
+@pytest.fixture(scope="session")
+def seeded_db(
+    tmp_path_factory: pytest.TempPathFactory, app_overrides: dict[str, Any]
+) -> SeededDatabase:
+    url = f"sqlite:///{tmp_path_factory.mktemp('browser') / 'portal.db'}"
+    return seed_database_file({**app_overrides, "database_url": url, "worker": "off"})
+
+
+@pytest.fixture(scope="session")
+def live_server(seeded_db: SeededDatabase) -> Iterator[str]:
+    app = create_app(seeded_db.overrides)
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+        thread.join(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def chromium() -> Iterator[Any]:
+    from playwright.sync_api import sync_playwright
+
+    if not Path(CHROMIUM).exists():
+        pytest.skip("Debian's chromium is not installed")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+@pytest.fixture
+def new_page(chromium: Any) -> Iterator[Any]:
+    """``new_page(javascript=True, bypass_csp=False)``: a page in a fresh context (no
+    cookies, Danish browser). ``bypass_csp`` only lets a test inject axe-core."""
+    contexts = []
+
+    def make(javascript: bool = True, bypass_csp: bool = False) -> Any:
+        context = chromium.new_context(
+            java_script_enabled=javascript,
+            accept_downloads=True,
+            locale="da-DK",
+            bypass_csp=bypass_csp,
+        )
+        contexts.append(context)
+        return context.new_page()
+
+    yield make
+    for context in contexts:
+        context.close()
+
+
+def demo_login(page: Any, base: str, name: str, next_path: str = "/mine-sager") -> None:
+    """Log in through the demo login page by clicking the person's button."""
+    page.goto(f"{base}/login/demo?next={next_path}")
+    page.get_by_role("button", name=f"Log ind som {name}").click()
+    page.wait_for_url(f"{base}{next_path}")
