@@ -38,7 +38,7 @@ translations: venv
 ## After changing texts: re-extract and merge into the catalogs, then translate the Danish.
 translations-extract: venv
 	$(VENV)/bin/pybabel extract -F babel.cfg -k _l -k lazy_gettext --no-location --sort-output --omit-header -o translations/messages.pot .
-	$(VENV)/bin/pybabel update -i translations/messages.pot -d translations --no-fuzzy-matching --omit-header
+	$(VENV)/bin/pybabel update -i translations/messages.pot -d translations --no-fuzzy-matching --omit-header --ignore-obsolete
 
 migrate: venv
 	mkdir -p instance

@@ -1,11 +1,12 @@
 """A server-rendered SVG bar chart of the contributions: no JavaScript, no external files.
 
 Each data point gets a row: its label on one line, a bar below it that starts at the
-middle axis and goes right (orange, towards) or left (blue, against), and the signed
-number next to the bar. Every text drawn here is also in the table beside the chart.
+middle axis and goes right (it raised the model's result) or left (it lowered it), orange
+when it pulled towards the decision and blue when against, and the signed number next to
+the bar. Every text drawn here is also in the table beside the chart.
 Colours are set as SVG presentation attributes (not inline styles, which the CSP
 forbids), so the same markup works on the page and in the PDF. Blue/orange stays apart
-for the common kinds of colour blindness; the side of the axis tells the direction too.
+for the common kinds of colour blindness; the words in the table say the direction too.
 """
 
 from __future__ import annotations
@@ -52,7 +53,10 @@ def render_chart(bars: Sequence[Bar], *, chart_id: str, described_by: str) -> Ma
         length = abs(bar.value) / largest * (HALF - NUMBER_ROOM)
         bar_y = y + LABEL_SIZE + 8
         colour = TOWARD_COLOUR if bar.toward else AGAINST_COLOUR
-        x = axis_x if bar.toward else axis_x - length
+        # The side is the sign (right raised the estimate, left lowered it), so the signed
+        # number beside a bar always matches its side; the colour says towards/against.
+        rightward = bar.value >= 0
+        x = axis_x if rightward else axis_x - length
         parts.append(
             f'<text x="4" y="{y + LABEL_SIZE}" font-size="{LABEL_SIZE}" fill="{TEXT_COLOUR}"'
             f' font-family="IBM Plex Sans, DejaVu Sans, sans-serif">{escape(bar.label)}</text>'
@@ -61,7 +65,7 @@ def render_chart(bars: Sequence[Bar], *, chart_id: str, described_by: str) -> Ma
             f'<rect x="{x:.1f}" y="{bar_y}" width="{max(length, 1.5):.1f}" height="16"'
             f' fill="{colour}"/>'
         )
-        if bar.toward:
+        if rightward:
             number_x, anchor = axis_x + length + 6, "start"
         else:
             number_x, anchor = axis_x - length - 6, "end"

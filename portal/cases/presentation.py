@@ -78,6 +78,7 @@ class CasePage:
     threshold: str = ""
     advice_sentence: str = ""
     summary: str = ""
+    chart_legend: str = ""
     considerations: list[ConsiderationBlock] = field(default_factory=list)
     ranked: list[DataPointRow] = field(default_factory=list)
     chart: Markup | None = None
@@ -242,6 +243,12 @@ def _with_explanation(
             "threshold": threshold,
             "advice_sentence": advice,
             "summary": summary,
+            "chart_legend": _(
+                "Bars to the right raised the model's result. Bars to the left lowered it. "
+                "Orange means: %(toward)s. Blue means: %(against)s.",
+                toward=lang.direction_word(target, 1).lower(),
+                against=lang.direction_word(target, -1).lower(),
+            ),
             "considerations": blocks,
             "ranked": ranked,
             "chart": render_chart(bars, chart_id="chart", described_by="chart-summary"),
