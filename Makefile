@@ -53,9 +53,12 @@ serve: venv
 lint: venv
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy --strict --ignore-missing-imports explainers
 
 bench: setup
-	$(PY) bench/explainers.py
+	OMP_NUM_THREADS=1 $(PY) bench/explainers.py
+	$(PY) bench/ingest.py
+	$(PY) bench/pages.py
 
 clean:
 	rm -rf instance/*.db* portal/static translations/*/LC_MESSAGES/*.mo

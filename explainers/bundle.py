@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from explainers.encoding import Background, Column, encode_rows, parse_background
+from explainers.encoding import Background, Column, encode_frame, encode_rows, parse_background
 from explainers.errors import ManifestError
 from explainers.loading import load_artifact, sha256_hex
 from explainers.manifest import Manifest, Problem, parse_manifest
@@ -123,7 +123,7 @@ class ModelBundle:
     def encode(self, rows: Sequence[Mapping[str, Any]] | Any) -> dict[str, Column]:
         """Validate rows (list of mappings, or a DataFrame with feature-key columns)."""
         if hasattr(rows, "columns") and hasattr(rows, "to_dict"):
-            rows = rows.to_dict("records")
+            return encode_frame(self.manifest, rows)
         return encode_rows(self.manifest, rows)
 
     def model_input(self, columns: Mapping[str, Column]) -> Any:

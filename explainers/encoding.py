@@ -139,6 +139,11 @@ def encode_rows(manifest: Manifest, rows: Sequence[Mapping[str, Any]]) -> dict[s
     """
     columns: dict[str, Column] = {}
     keys = set(manifest.feature_keys)
+    if not rows:
+        return {
+            s.key: np.empty(0, dtype=object if s.type == "category" else np.float64)
+            for s in manifest.features
+        }
     try:
         if any(len(row) != len(keys) for row in rows):
             raise KeyError("extra or missing keys")
@@ -157,6 +162,22 @@ def encode_rows(manifest: Manifest, rows: Sequence[Mapping[str, Any]]) -> dict[s
         if not problems:  # defensive: a fast-path failure always has a precise cause
             problems.append(Problem("rows", "invalid-row", "rows could not be encoded"))
         raise RowError(problems[:MAX_PROBLEMS]) from None
+
+
+def encode_frame(manifest: Manifest, frame: Any) -> dict[str, Column]:
+    """Like ``encode_rows`` for a pandas DataFrame whose columns are the feature keys
+    (column-wise, without building one dict per row); same validation and errors."""
+    if set(frame.columns) == set(manifest.feature_keys):
+        columns: dict[str, Column] = {}
+        lists = frame.to_dict("list")  # one call: per-column access is ~30 us each
+        for spec in manifest.features:
+            col = _fast_column(spec, lists[spec.key])
+            if col is None:
+                break
+            columns[spec.key] = col
+        else:
+            return columns
+    return encode_rows(manifest, frame.to_dict("records"))
 
 
 def decode_value(spec: FeatureSpec, value: Any) -> Any:
@@ -238,6 +259,7 @@ def parse_background(
     if problems:
         return None, problems
     rows: list[dict[str, Any]] = []
+    record_of: list[int] = []  # CSV record number of each parsed row
     for i, record in enumerate(reader):
         if not record or all(not c.strip() for c in record):
             continue
@@ -247,11 +269,13 @@ def parse_background(
             )
             continue
         row: dict[str, Any] = {}
+        parsed = True
         for key, cell in zip(header, record, strict=True):
             spec = manifest.feature(key)
             try:
                 row[key] = _parse_cell(spec, cell)
             except ValueError:
+                parsed = False
                 problems.append(
                     Problem(
                         f"background.rows[{i}].{key}",
@@ -260,17 +284,23 @@ def parse_background(
                         {"value": cell[:100]},
                     )
                 )
-        rows.append(row)
+        if parsed:
+            rows.append(row)
+            record_of.append(i)
         if len(problems) >= MAX_PROBLEMS:
             break
     if not problems and not rows:
         problems.append(Problem("background", "no-rows", "background needs at least one row"))
+    columns: dict[str, Column] = {}
+    if rows:
+        try:
+            columns = encode_rows(manifest, rows)
+        except RowError as exc:
+            for p in exc.problems:
+                # "rows[k].key" -> "background.rows[<csv record>].key"
+                k, _, rest = p.path.removeprefix("rows[").partition("]")
+                path = f"background.rows[{record_of[int(k)]}]{rest}" if k.isdigit() else p.path
+                problems.append(Problem(path, p.code, p.message, p.detail))
     if problems:
         return None, problems[:MAX_PROBLEMS]
-    try:
-        columns = encode_rows(manifest, rows)
-    except RowError as exc:
-        return None, [
-            Problem("background." + p.path, p.code, p.message, p.detail) for p in exc.problems
-        ]
     return Background(columns=columns, n_rows=len(rows), sha256=sha256), []

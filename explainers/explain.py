@@ -98,13 +98,13 @@ def explain_rows(
     """
     started = time.perf_counter()
     columns = bundle.encode(rows)
+    if not len(next(iter(columns.values()))):
+        return []
     kernel = get_explainer(bundle, seed=seed, max_evaluations=max_evaluations)
     raw = kernel.explain(bundle.model_input(columns))
     manifest = bundle.manifest
     keys = manifest.feature_keys
     n = len(raw.output)
-    if n == 0:
-        return []
     values = raw.values[:, bundle.manifest_order]
     error = np.abs(raw.base + values.sum(axis=1) - raw.output)
     bad = error > raw.tolerance
@@ -138,14 +138,13 @@ def explain_rows(
         error.tolist(),
         raw.tolerance.tolist(),
     )
-    values_l, cons_l, dir_l, rank_l = (
-        values.tolist(),
-        cons_values.tolist(),
-        direction.tolist(),
-        ranking.tolist(),
-    )
+    values_l, cons_l, dir_l = values.tolist(), cons_values.tolist(), direction.tolist()
     pb_l, pv_l, po_l, pc_l = p_base.tolist(), p_values.tolist(), p_out.tolist(), p_cons.tolist()
+    rank_keys = np.asarray(keys, dtype=object)[ranking].tolist()
     version = shap_version()
+    scale, kind, algorithm = bundle.info.scale, kernel.kind, kernel.algorithm
+    artifact_sha, background_sha = bundle.artifact_sha256, bundle.background_sha256
+    name, model_version = manifest.name, manifest.version
     results: list[Explanation] = []
     for i in range(n):
         shown = po_l[i]
@@ -155,7 +154,7 @@ def explain_rows(
                 output=out_l[i],
                 values=dict(zip(keys, values_l[i], strict=True)),
                 consideration_values=dict(zip(cons_keys, cons_l[i], strict=True)),
-                ranking=tuple(keys[j] for j in rank_l[i]),
+                ranking=tuple(rank_keys[i]),
                 direction=dict(zip(keys, dir_l[i], strict=True)),
                 additivity_error=err_l[i],
                 additivity_tolerance=tol_l[i],
@@ -169,14 +168,14 @@ def explain_rows(
                     outcome=None if threshold is None else bool(shown >= threshold),
                 ),
                 flags=tuple(flags[i]),
-                model_name=manifest.name,
-                model_version=manifest.version,
-                scale=bundle.info.scale,
-                explainer=kernel.kind,
-                algorithm=kernel.algorithm,
+                model_name=name,
+                model_version=model_version,
+                scale=scale,
+                explainer=kind,
+                algorithm=algorithm,
                 shap_version=version,
-                artifact_sha256=bundle.artifact_sha256,
-                background_sha256=bundle.background_sha256,
+                artifact_sha256=artifact_sha,
+                background_sha256=background_sha,
                 seed=seed,
                 seconds=seconds,
             )
