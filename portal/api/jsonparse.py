@@ -3,6 +3,8 @@
 Python's ``json`` accepts ``NaN``, ``Infinity``, numbers that overflow to ``inf``, duplicate
 keys (the last one wins) and nesting deep enough to exhaust the recursion limit. A signed
 decision must mean exactly one thing, so all of these are refused before any schema check.
+So is a ``\\u0000`` in any string: PostgreSQL cannot store it, and it would otherwise
+surface as a 500 only after validation.
 """
 
 from __future__ import annotations
@@ -73,7 +75,7 @@ def parse_json(raw: bytes, *, max_depth: int = MAX_DEPTH) -> Any:
             f"The JSON is nested deeper than {max_depth} levels.", code="json-too-deep"
         )
     try:
-        return json.loads(
+        value = json.loads(
             text,
             parse_constant=_reject_constant,
             parse_float=_finite_float,
@@ -84,3 +86,29 @@ def parse_json(raw: bytes, *, max_depth: int = MAX_DEPTH) -> Any:
     except ValueError as exc:  # JSONDecodeError is a ValueError; so are our hooks' errors
         reason = exc.msg if isinstance(exc, json.JSONDecodeError) else str(exc)
         raise InvalidJSON(f"The body is not valid JSON: {reason}.") from None
+    # A raw NUL is already invalid JSON; only the escape can produce one, so the walk is
+    # skipped for almost every body.
+    if b"\\u0000" in raw and _has_nul(value):
+        raise InvalidJSON(
+            "The JSON contains a NUL character (\\u0000), which is not accepted in any text.",
+            code="json-nul-character",
+        )
+    return value
+
+
+def _has_nul(value: Any) -> bool:
+    """True when a NUL character is in any string (key or value) of ``value``.
+
+    Stored text cannot hold one (PostgreSQL refuses it), and no real decision needs one."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            if "\x00" in item:
+                return True
+        elif isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return False

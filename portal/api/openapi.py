@@ -25,7 +25,8 @@ a disabled system 403.
 The `webhook-id` (and each batch item's `id`) is an idempotency key, unique per system
 forever: the same key with the same JSON body gives the first answer again with 200; with a
 different body, 409 `webhook-id-reused`. Bodies are strict JSON: UTF-8, no NaN/Infinity, no
-duplicate keys, at most 32 levels deep (400 otherwise); unknown fields are refused (422).
+duplicate keys, no `\\u0000` in any string, at most 32 levels deep (400 otherwise); unknown
+fields are refused (422).
 A decision is committed (decision, delivery record and explanation job) before 202 is sent.
 Errors are `{"error": {"code", "message", "details": [{"field", "code", "message"}]}}` with
 stable kebab-case codes."""
@@ -58,7 +59,10 @@ def _json(ref: str) -> dict[str, Any]:
 
 def _errors(*statuses: int) -> dict[str, Any]:
     texts = {
-        400: "Body is not strict JSON (codes invalid-json, invalid-encoding, json-too-deep).",
+        400: (
+            "Body is not strict JSON (codes invalid-json, invalid-encoding, json-too-deep, "
+            "json-nul-character)."
+        ),
         401: "Missing or malformed signature headers, stale timestamp, or bad signature.",
         403: "The system is disabled (system-disabled).",
         404: "Not found, or not this system's.",

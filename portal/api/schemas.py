@@ -53,7 +53,16 @@ LocalText = Annotated[
         Annotated[str, Field(pattern=r"^[a-z]{2}$")], Annotated[StrictStr, Field(max_length=2000)]
     ],
     AfterValidator(_danish_required),
-    Field(description="Text per language code; Danish ('da') is required."),
+    Field(
+        description="Text per language code; Danish ('da') is required.",
+        # What the validators enforce, stated in the document too: only two-letter codes,
+        # and a non-blank Danish text.
+        json_schema_extra={
+            "additionalProperties": False,
+            "required": ["da"],
+            "properties": {"da": {"type": "string", "maxLength": 2000, "pattern": r"\S"}},
+        },
+    ),
 ]
 Timestamp = Annotated[
     AwareDatetime,
@@ -80,6 +89,7 @@ class SubjectIn(BaseModel):
         Field(
             min_length=10,
             max_length=11,
+            json_schema_extra={"pattern": r"^[0-9]{6}-?[0-9]{4}$"},
             description=(
                 "CPR number, DDMMYYSSSS or DDMMYY-SSSS. Checked as a real birth date with the "
                 "century rule of the 7th digit; the modulus-11 check is not applied. Stored "

@@ -18,7 +18,7 @@ from portal.db import utcnow
 from portal.db_session import request_session
 from portal.decisions import services
 from portal.decisions.worker import nudge
-from portal.errors import PayloadTooLarge, ValidationFailed
+from portal.errors import NotFound, PayloadTooLarge, ValidationFailed
 from portal.registry import admin
 from portal.registry.models import ModelVersion, System
 from portal.security import csrf, limiter
@@ -36,6 +36,14 @@ def _rate_key() -> str:
 
 
 limiter.limit(lambda: _settings().api_ratelimit, key_func=_rate_key)(bp)
+
+
+@bp.url_value_preprocessor
+def _no_nul_in_path(_endpoint: str | None, values: dict[str, Any] | None) -> None:
+    # Nothing stored can be named with a NUL (PostgreSQL refuses it in any query), so such a
+    # path is simply not found, instead of a database error.
+    if values and any("\x00" in str(value) for value in values.values()):
+        raise NotFound()
 
 
 def read_body(limit: int) -> bytes:
@@ -167,8 +175,6 @@ def post_model() -> Any:
 
 
 def _own_model(system: System, name: str, version: str) -> ModelVersion:
-    from portal.errors import NotFound
-
     model = admin.get_model_version(request_session(), name, version)
     if model.registered_by_system_id != system.id:
         raise NotFound(f"No model version {name} {version}.")

@@ -1,0 +1,148 @@
+"""The embedded default: explanations computed by a daemon thread in the web process.
+
+Against a really committed database (the thread has its own sessions): a decision posted
+through the signed API is explained without anyone calling the worker; CLI commands never
+start the thread.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, select, text
+from sqlalchemy.engine import make_url
+from standardwebhooks import Webhook
+
+from portal import create_app
+from portal.db_session import get_db
+from portal.decisions.models import Decision, Job
+from portal.decisions.worker import get_worker
+from portal.registry import admin
+
+WAIT_SECONDS = 60
+
+
+def committed_database_url(tmp_path: Path, suffix: str) -> str:
+    """A SQLite file, or an emptied sibling of the PostgreSQL test database."""
+    url = os.environ.get("PORTAL_TEST_DATABASE_URL", "")
+    if not url.startswith("postgresql"):
+        return f"sqlite:///{tmp_path / f'{suffix}.db'}"
+    base = make_url(url)
+    name = f"{base.database}{suffix}"
+    engine = create_engine(base.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        if not conn.scalar(text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name}):
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+    engine.dispose()
+    own = base.set(database=name)
+    engine = create_engine(own)
+    with engine.begin() as conn:
+        conn.execute(text("DROP SCHEMA public CASCADE"))
+        conn.execute(text("CREATE SCHEMA public"))
+    engine.dispose()
+    return own.render_as_string(hide_password=False)
+
+
+@pytest.fixture(scope="module")
+def inprocess(tmp_path_factory, app_overrides, demo_models):
+    """An app with worker="inprocess" on its own migrated database, a system and both demo
+    models active. The thread is stopped afterwards."""
+    from portal.migrate import upgrade
+
+    url = committed_database_url(tmp_path_factory.mktemp("inprocess"), "_inprocess")
+    app = create_app(
+        {**app_overrides, "database_url": url, "worker": "inprocess", "worker_poll_ms": 100}
+    )
+    db = get_db(app)
+    with db.engine.begin() as conn:
+        upgrade(conn)
+    with db.transaction() as session:
+        _, secret = admin.create_system(session, "inprocess-sender", "Enhed")
+        for model in demo_models.values():
+            admin.register_model(session, model.manifest, model.artifact, model.background_csv)
+            admin.activate_model(session, model.name, model.version)
+    worker = get_worker(app)
+    assert worker is not None
+    try:
+        yield app, secret
+    finally:
+        worker.stop()
+        db.engine.dispose()
+
+
+def signed_post(app, secret: str, body: dict, webhook_id: str):
+    data = json.dumps(body)
+    now = dt.datetime.now(dt.UTC)
+    response = app.test_client().post(
+        "/api/v1/decisions",
+        data=data.encode(),
+        content_type="application/json",
+        headers={
+            "x-system": "inprocess-sender",
+            "webhook-id": webhook_id,
+            "webhook-timestamp": str(int(now.timestamp())),
+            "webhook-signature": Webhook(secret).sign(webhook_id, now, data),
+        },
+    )
+    response.close()  # as a WSGI server does: runs the after-commit nudge
+    return response
+
+
+def worker_threads() -> set[threading.Thread]:
+    return {t for t in threading.enumerate() if t.name == "explanation-worker"}
+
+
+def test_cli_commands_do_not_start_the_thread(inprocess, app_overrides):
+    app, _ = inprocess
+    # a fresh app on the same database, as `flask --app wsgi ...` would build
+    cli_app = create_app(
+        {
+            **app_overrides,
+            "database_url": str(get_db(app).engine.url.render_as_string(hide_password=False)),
+            "worker": "inprocess",
+        }
+    )
+    before = worker_threads()
+    for args in (["db", "upgrade"], ["jobs", "retry", "--all-failed"], ["jobs", "run"]):
+        result = cli_app.test_cli_runner().invoke(args=args)
+        assert result.exit_code == 0, result.output
+    assert "0 job(s) processed" in result.output
+    assert get_worker(cli_app)._thread is None
+    assert worker_threads() == before
+    get_db(cli_app).engine.dispose()
+
+
+def test_the_thread_explains_a_posted_decision(inprocess, demo_bodies):
+    app, secret = inprocess
+    response = signed_post(app, secret, demo_bodies[0], "inprocess-1")
+    assert response.status_code == 202, response.get_json()
+    public_id = response.get_json()["id"]
+    worker = get_worker(app)
+    assert worker._thread is not None  # started by the request
+    assert worker._thread.is_alive()
+
+    deadline = time.monotonic() + WAIT_SECONDS
+    while time.monotonic() < deadline:
+        with get_db(app).transaction() as session:
+            decision = session.scalar(select(Decision).where(Decision.public_id == public_id))
+            if decision.status == "ready":
+                job = session.scalar(select(Job).where(Job.decision_id == decision.id))
+                assert job.status == "done"
+                assert decision.explanation is not None
+                assert decision.recomputed_output == pytest.approx(
+                    demo_bodies[0]["model_output"], abs=1e-9
+                )
+                break
+        time.sleep(0.1)
+    else:
+        pytest.fail(f"the in-process worker did not explain the decision in {WAIT_SECONDS} s")
+    # one thread per process, however many requests
+    thread = worker._thread
+    assert signed_post(app, secret, demo_bodies[1], "inprocess-2").status_code == 202
+    assert worker._thread is thread

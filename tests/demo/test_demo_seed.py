@@ -1,0 +1,100 @@
+"""``flask --app wsgi demo seed``: the demo through the signed API, on a committed database."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, func, select, text
+from sqlalchemy.engine import make_url
+
+from portal import create_app
+from portal.db import Base
+from portal.db_session import get_db
+
+pytestmark = pytest.mark.slow
+
+
+def committed_database_url(tmp_path: Path, suffix: str) -> str:
+    """A SQLite file, or an emptied sibling of the PostgreSQL test database."""
+    url = os.environ.get("PORTAL_TEST_DATABASE_URL", "")
+    if not url.startswith("postgresql"):
+        return f"sqlite:///{tmp_path / f'{suffix}.db'}"
+    base = make_url(url)
+    name = f"{base.database}{suffix}"
+    engine = create_engine(base.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        if not conn.scalar(text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name}):
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+    engine.dispose()
+    own = base.set(database=name)
+    engine = create_engine(own)
+    with engine.begin() as conn:
+        conn.execute(text("DROP SCHEMA public CASCADE"))
+        conn.execute(text("CREATE SCHEMA public"))
+    engine.dispose()
+    return own.render_as_string(hide_password=False)
+
+
+def table_counts(app) -> dict[str, int]:
+    with get_db(app).engine.connect() as conn:
+        return {
+            table.name: conn.scalar(select(func.count()).select_from(table))
+            for table in Base.metadata.sorted_tables
+        }
+
+
+def test_demo_seed_goes_through_the_api_and_a_rerun_adds_nothing(tmp_path, app_overrides):
+    from portal.crypto import lookup_key
+    from portal.decisions.models import Decision, Delivery, Explanation
+    from portal.decisions.worker import get_worker
+    from portal.demo import demo_citizens
+    from portal.demo.seed import DEMO_SYSTEM
+    from portal.migrate import upgrade
+    from portal.oversight.models import AuditEvent
+    from portal.registry.models import ModelVersion, System
+
+    url = committed_database_url(tmp_path, "_seed")
+    # the embedded default worker mode: the seed must compute in-process, not via the thread
+    app = create_app({**app_overrides, "database_url": url, "worker": "inprocess"})
+    db = get_db(app)
+    with db.engine.begin() as conn:
+        upgrade(conn)
+
+    first = app.test_cli_runner().invoke(args=["demo", "seed"])
+    assert first.exit_code == 0, first.output
+    with db.transaction() as session:
+        decisions = session.scalars(select(Decision)).all()
+        n = len(decisions)
+        assert n > 0
+        assert f"models registered: 2; decisions accepted: {n}, already there: 0" in first.output
+        assert f"explanations computed: {n}" in first.output
+        models = session.scalars(select(ModelVersion)).all()
+        assert sorted(m.status for m in models) == ["active", "active"]
+        demo_system = session.scalar(select(System).where(System.name == DEMO_SYSTEM))
+        assert {m.registered_by_system_id for m in models} == {demo_system.id}
+        assert {d.status for d in decisions} == {"ready"}
+        assert session.scalar(select(func.count()).select_from(Explanation)) == n
+        # every decision arrived as a signed delivery of the demo system, and was audited
+        assert {d.system.name for d in decisions} == {DEMO_SYSTEM}
+        delivered = session.scalars(select(Delivery.webhook_id).where(Delivery.kind == "decision"))
+        assert sorted(delivered) == sorted(d.delivery_key for d in decisions)
+        received = session.scalars(
+            select(AuditEvent.decision_public_id).where(AuditEvent.action == "decision.received")
+        ).all()
+        assert sorted(received) == sorted(d.public_id for d in decisions)
+        # each demo citizen with cases can log in and find them
+        keys = {d.subject_key for d in decisions}
+        lookup = app.config["SETTINGS"].lookup_key
+        for citizen in demo_citizens():
+            assert (lookup_key(lookup, citizen.cpr) in keys) == bool(citizen.cases)
+    assert get_worker(app)._thread is None  # nothing left for a thread to do
+
+    counts = table_counts(app)
+    second = app.test_cli_runner().invoke(args=["demo", "seed"])
+    assert second.exit_code == 0, second.output
+    assert f"models registered: 0; decisions accepted: 0, already there: {n}" in second.output
+    assert "explanations computed: 0" in second.output
+    assert table_counts(app) == counts
+    db.engine.dispose()
