@@ -15,10 +15,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from db_support import reset_database
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import Connection, text
-from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from portal import create_app
@@ -34,14 +34,6 @@ def _database_url(tmp_path_factory: pytest.TempPathFactory) -> str:
     if url:
         return url
     return f"sqlite:///{tmp_path_factory.mktemp('db') / 'test.db'}"
-
-
-def reset_database(engine: Engine) -> None:
-    """Empty the test database so the migrations build it from nothing."""
-    with engine.begin() as conn:
-        if engine.dialect.name == "postgresql":
-            conn.execute(text("DROP SCHEMA public CASCADE"))
-            conn.execute(text("CREATE SCHEMA public"))
 
 
 @pytest.fixture(scope="session")
@@ -104,6 +96,34 @@ def session(app: Flask, connection: Connection) -> Iterator[Session]:
 @pytest.fixture
 def client(app: Flask, connection: Connection) -> FlaskClient:
     return app.test_client()
+
+
+@pytest.fixture(scope="session")
+def committed_database_url(tmp_path_factory: pytest.TempPathFactory):
+    """Make a database of its own whose commits are real (no rolled-back outer transaction),
+    for concurrency, worker and durability tests: a SQLite file, or an emptied sibling
+    ``<test database><suffix>`` of the PostgreSQL test database."""
+    from sqlalchemy import create_engine
+    from sqlalchemy.engine import make_url
+
+    def make(suffix: str) -> str:
+        url = os.environ.get("PORTAL_TEST_DATABASE_URL", "")
+        if not url.startswith("postgresql"):
+            return f"sqlite:///{tmp_path_factory.mktemp('committed') / f'{suffix}.db'}"
+        base = make_url(url)
+        name = f"{base.database}{suffix}"
+        server = create_engine(base.set(database="postgres"), isolation_level="AUTOCOMMIT")
+        with server.connect() as conn:
+            if not conn.scalar(text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name}):
+                conn.execute(text(f'CREATE DATABASE "{name}"'))
+        server.dispose()
+        own = base.set(database=name)
+        engine = create_engine(own)
+        reset_database(engine)
+        engine.dispose()
+        return own.render_as_string(hide_password=False)
+
+    return make
 
 
 @pytest.fixture(scope="session")

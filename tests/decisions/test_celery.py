@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import select, text, update
+from sqlalchemy import select, update
 from standardwebhooks import Webhook
 
 from portal import create_app
@@ -44,33 +44,8 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-def committed_database_url(tmp_path: Path, suffix: str) -> str:
-    """A database of its own, really committed: a SQLite file, or a sibling of the
-    PostgreSQL test database (emptied) when the suite runs on PostgreSQL."""
-    from sqlalchemy import create_engine
-    from sqlalchemy.engine import make_url
-
-    url = os.environ.get("PORTAL_TEST_DATABASE_URL", "")
-    if not url.startswith("postgresql"):
-        return f"sqlite:///{tmp_path / f'{suffix}.db'}"
-    base = make_url(url)
-    name = f"{base.database}{suffix}"
-    engine = create_engine(base.set(database="postgres"), isolation_level="AUTOCOMMIT")
-    with engine.connect() as conn:
-        if not conn.scalar(text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name}):
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
-    engine.dispose()
-    own = base.set(database=name)
-    engine = create_engine(own)
-    with engine.begin() as conn:
-        conn.execute(text("DROP SCHEMA public CASCADE"))
-        conn.execute(text("CREATE SCHEMA public"))
-    engine.dispose()
-    return own.render_as_string(hide_password=False)
-
-
 @pytest.fixture(scope="module")
-def setup(tmp_path_factory, app_overrides, demo_models, demo_bodies):
+def setup(tmp_path_factory, app_overrides, demo_models, demo_bodies, committed_database_url):
     """Migrated committed database, a sending system, both demo models active, a clean
     Redis db 5, and a running Celery worker subprocess."""
     import redis
@@ -81,7 +56,7 @@ def setup(tmp_path_factory, app_overrides, demo_models, demo_bodies):
     redis.Redis.from_url(BROKER).flushdb()
     overrides = {
         **app_overrides,
-        "database_url": committed_database_url(tmp, "_celery"),
+        "database_url": committed_database_url("_celery"),
         "worker": "celery",
         "celery_broker_url": BROKER,
         "explanation_job_attempts": 2,

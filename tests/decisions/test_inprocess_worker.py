@@ -9,14 +9,11 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
 import threading
 import time
-from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, select, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import select
 from standardwebhooks import Webhook
 
 from portal import create_app
@@ -28,34 +25,13 @@ from portal.registry import admin
 WAIT_SECONDS = 60
 
 
-def committed_database_url(tmp_path: Path, suffix: str) -> str:
-    """A SQLite file, or an emptied sibling of the PostgreSQL test database."""
-    url = os.environ.get("PORTAL_TEST_DATABASE_URL", "")
-    if not url.startswith("postgresql"):
-        return f"sqlite:///{tmp_path / f'{suffix}.db'}"
-    base = make_url(url)
-    name = f"{base.database}{suffix}"
-    engine = create_engine(base.set(database="postgres"), isolation_level="AUTOCOMMIT")
-    with engine.connect() as conn:
-        if not conn.scalar(text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name}):
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
-    engine.dispose()
-    own = base.set(database=name)
-    engine = create_engine(own)
-    with engine.begin() as conn:
-        conn.execute(text("DROP SCHEMA public CASCADE"))
-        conn.execute(text("CREATE SCHEMA public"))
-    engine.dispose()
-    return own.render_as_string(hide_password=False)
-
-
 @pytest.fixture(scope="module")
-def inprocess(tmp_path_factory, app_overrides, demo_models):
+def inprocess(app_overrides, demo_models, committed_database_url):
     """An app with worker="inprocess" on its own migrated database, a system and both demo
     models active. The thread is stopped afterwards."""
     from portal.migrate import upgrade
 
-    url = committed_database_url(tmp_path_factory.mktemp("inprocess"), "_inprocess")
+    url = committed_database_url("_inprocess")
     app = create_app(
         {**app_overrides, "database_url": url, "worker": "inprocess", "worker_poll_ms": 100}
     )

@@ -2,39 +2,14 @@
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
 import pytest
-from sqlalchemy import create_engine, func, select, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import func, select
 
 from portal import create_app
 from portal.db import Base
 from portal.db_session import get_db
 
 pytestmark = pytest.mark.slow
-
-
-def committed_database_url(tmp_path: Path, suffix: str) -> str:
-    """A SQLite file, or an emptied sibling of the PostgreSQL test database."""
-    url = os.environ.get("PORTAL_TEST_DATABASE_URL", "")
-    if not url.startswith("postgresql"):
-        return f"sqlite:///{tmp_path / f'{suffix}.db'}"
-    base = make_url(url)
-    name = f"{base.database}{suffix}"
-    engine = create_engine(base.set(database="postgres"), isolation_level="AUTOCOMMIT")
-    with engine.connect() as conn:
-        if not conn.scalar(text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name}):
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
-    engine.dispose()
-    own = base.set(database=name)
-    engine = create_engine(own)
-    with engine.begin() as conn:
-        conn.execute(text("DROP SCHEMA public CASCADE"))
-        conn.execute(text("CREATE SCHEMA public"))
-    engine.dispose()
-    return own.render_as_string(hide_password=False)
 
 
 def table_counts(app) -> dict[str, int]:
@@ -45,7 +20,9 @@ def table_counts(app) -> dict[str, int]:
         }
 
 
-def test_demo_seed_goes_through_the_api_and_a_rerun_adds_nothing(tmp_path, app_overrides):
+def test_demo_seed_goes_through_the_api_and_a_rerun_adds_nothing(
+    app_overrides, committed_database_url
+):
     from portal.crypto import lookup_key
     from portal.decisions.models import Decision, Delivery, Explanation
     from portal.decisions.worker import get_worker
@@ -55,7 +32,7 @@ def test_demo_seed_goes_through_the_api_and_a_rerun_adds_nothing(tmp_path, app_o
     from portal.oversight.models import AuditEvent
     from portal.registry.models import ModelVersion, System
 
-    url = committed_database_url(tmp_path, "_seed")
+    url = committed_database_url("_seed")
     # the embedded default worker mode: the seed must compute in-process, not via the thread
     app = create_app({**app_overrides, "database_url": url, "worker": "inprocess"})
     db = get_db(app)
