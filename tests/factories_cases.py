@@ -25,8 +25,8 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from portal.crypto import lookup_key
-from portal.decisions.explanations import build_payload
-from portal.decisions.models import Decision, Explanation
+from portal.decisions.explanations import build_payload, new_explanation
+from portal.decisions.models import Decision
 from portal.registry.models import ModelVersion, System
 
 # Demo bodies are generated relative to this moment, so they are the same in every run.
@@ -161,21 +161,7 @@ def add_decision(
         computed = _payload(body["case"]["reference"])
         record = computed["record"]
         payload = computed["payload"]
-        session.add(
-            Explanation(
-                decision_id=decision.id,
-                payload=payload,
-                flags=[f["code"] for f in payload["flags"]],
-                explainer_kind=record.explainer,
-                scale=record.scale,
-                shap_version=record.shap_version,
-                artifact_sha256=record.artifact_sha256,
-                background_sha256=record.background_sha256,
-                seed=record.seed,
-                additivity_error=record.additivity_error,
-                computation_seconds=record.seconds,
-            )
-        )
+        session.add(new_explanation(decision.id, payload, record))
         decision.recomputed_output = float(record.presentation.output)
         session.flush()
     return decision

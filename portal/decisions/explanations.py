@@ -279,3 +279,26 @@ class StoredExplanation:
             "reproducibility": asdict(self.reproducibility)
             | {"record_values": dict(self.reproducibility.record_values)},
         }
+
+
+def new_explanation(
+    decision_id: int, payload: Mapping[str, Any], record: Any, created_at: Any = None
+) -> Explanation:
+    """The Explanation row for a payload built by :func:`build_payload` and the explainers
+    result (``record``) it came from: the reproducibility columns are copied from it."""
+    row = Explanation(
+        decision_id=decision_id,
+        payload=dict(payload),
+        flags=[f["code"] for f in payload["flags"]],
+        explainer_kind=record.explainer,
+        scale=record.scale,
+        shap_version=record.shap_version,
+        artifact_sha256=record.artifact_sha256,
+        background_sha256=record.background_sha256,
+        seed=record.seed,
+        additivity_error=record.additivity_error,
+        computation_seconds=record.seconds,
+    )
+    if created_at is not None:
+        row.created_at = created_at
+    return row

@@ -34,8 +34,8 @@ from sqlalchemy import and_, or_, select, update
 from sqlalchemy.orm import Session, load_only
 
 from portal.db import Database, utcnow
-from portal.decisions.explanations import build_payload
-from portal.decisions.models import Decision, Explanation, Job
+from portal.decisions.explanations import build_payload, new_explanation
+from portal.decisions.models import Decision, Job
 from portal.oversight.audit import WORKER, record_event
 from portal.registry.models import ModelVersion
 
@@ -227,22 +227,7 @@ def _store(session: Session, done: _Done, now: dt.datetime) -> bool:
         return False
     flag_codes = [f["code"] for f in done.payload["flags"]]
     mismatch = "output-mismatch" in flag_codes
-    session.add(
-        Explanation(
-            decision_id=work.decision_id,
-            payload=done.payload,
-            flags=flag_codes,
-            explainer_kind=record.explainer,
-            scale=record.scale,
-            shap_version=record.shap_version,
-            artifact_sha256=record.artifact_sha256,
-            background_sha256=record.background_sha256,
-            seed=record.seed,
-            additivity_error=record.additivity_error,
-            computation_seconds=record.seconds,
-            created_at=now,
-        )
-    )
+    session.add(new_explanation(work.decision_id, done.payload, record, created_at=now))
     session.execute(
         update(Decision)
         .where(Decision.id == work.decision_id)
