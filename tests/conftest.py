@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from db_support import reset_database
+from db_support import reset_database, rolled_back
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import Connection, text
@@ -68,19 +68,8 @@ def app(app_overrides: dict[str, Any]) -> Iterator[Flask]:
 @pytest.fixture
 def connection(app: Flask) -> Iterator[Connection]:
     """A connection inside an outer transaction that is rolled back after the test."""
-    database = get_db(app)
-    conn = database.engine.connect()
-    outer = conn.begin()
-    original_bind = database.session_factory.kw.get("bind")
-    database.session_factory.configure(bind=conn, join_transaction_mode="create_savepoint")
-    try:
+    with rolled_back(app) as conn:
         yield conn
-    finally:
-        database.session_factory.configure(
-            bind=original_bind, join_transaction_mode="conservative_savepoint"
-        )
-        outer.rollback()
-        conn.close()
 
 
 @pytest.fixture

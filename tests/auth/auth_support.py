@@ -3,16 +3,12 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 from flask import Flask, jsonify, session
-from sqlalchemy import Connection
 
 from portal import create_app
 from portal.auth.principal import citizen_required, current_principal, staff_required
-from portal.db_session import get_db
 
 
 def _add_probe_routes(app: Flask) -> None:
@@ -51,24 +47,6 @@ def make_probe_app(overrides: dict[str, Any]) -> Flask:
     app = create_app(overrides)
     _add_probe_routes(app)
     return app
-
-
-@contextmanager
-def bound(app: Flask) -> Iterator[Connection]:
-    """Run the app's sessions inside one outer transaction that is rolled back."""
-    database = get_db(app)
-    conn = database.engine.connect()
-    outer = conn.begin()
-    original = database.session_factory.kw.get("bind")
-    database.session_factory.configure(bind=conn, join_transaction_mode="create_savepoint")
-    try:
-        yield conn
-    finally:
-        database.session_factory.configure(
-            bind=original, join_transaction_mode="conservative_savepoint"
-        )
-        outer.rollback()
-        conn.close()
 
 
 def csrf_from(html: str) -> str:

@@ -7,7 +7,8 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from auth_support import bound, make_probe_app
+from auth_support import make_probe_app
+from db_support import rolled_back
 from flask import Flask
 from flask.testing import FlaskClient
 
@@ -24,7 +25,7 @@ def probe_app(app: Flask, app_overrides: dict[str, Any]) -> Iterator[Flask]:
 
 @pytest.fixture
 def probe_client(probe_app: Flask) -> Iterator[FlaskClient]:
-    with bound(probe_app):
+    with rolled_back(probe_app):
         yield probe_app.test_client()
 
 
@@ -44,7 +45,7 @@ def redis_probe_app(app: Flask, app_overrides: dict[str, Any], redis_url: str) -
             "session_redis_prefix": prefix,
         }
     )
-    with bound(probe):
+    with rolled_back(probe):
         yield probe
     import redis
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from auth_support import bound, csrf_from, make_probe_app
+from auth_support import csrf_from, make_probe_app
+from db_support import rolled_back
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
@@ -101,7 +102,7 @@ def test_demo_login_without_csrf_is_refused(probe_client: FlaskClient) -> None:
 
 def test_demo_login_is_404_when_demo_is_off(app: Flask, app_overrides: dict[str, Any]) -> None:
     probe = make_probe_app({**app_overrides, "demo": False})
-    with bound(probe):
+    with rolled_back(probe):
         client = probe.test_client()
         assert client.get("/login/demo").status_code == 404
         assert client.post("/login/demo", data={"person": "staff:admin"}).status_code in (

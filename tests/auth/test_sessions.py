@@ -6,7 +6,8 @@ import datetime as dt
 import hashlib
 
 import pytest
-from auth_support import bound, csrf_from, make_probe_app
+from auth_support import csrf_from, make_probe_app
+from db_support import rolled_back
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
@@ -170,7 +171,7 @@ def test_logout_with_get_is_not_allowed(probe_client: FlaskClient) -> None:
 
 def test_https_uses_a_secure_host_prefixed_cookie(app_overrides: dict, app: Flask) -> None:
     probe = make_probe_app({**app_overrides, "base_url": "https://forklaring.example"})
-    with bound(probe):
+    with rolled_back(probe):
         client = probe.test_client()
         response = client.get("/_probe/set/k/v", base_url="https://localhost")
         header = response.headers["Set-Cookie"]
