@@ -15,6 +15,7 @@ from flask_babel import gettext as _
 from markupsafe import Markup
 
 from portal.cases import language as lang
+from portal.cases import services
 from portal.cases.chart import Bar, render_chart
 from portal.cases.services import CaseDetail
 from portal.decisions.explanations import StoredExplanation
@@ -292,3 +293,44 @@ def _counterfactual(
             )
         )
     return CounterfactualText(found=True, sentences=sentences)
+
+
+def request_rows(requests: Any, detail: services.CaseDetail | None = None) -> list[dict[str, Any]]:
+    """The citizen's requests as table rows (labels translated, data point named)."""
+    labels: dict[str, str] = {}
+    if detail is not None:
+        labels = {f["key"]: localized(f.get("label")) for f in detail.manifest["features"]}
+    rows = []
+    for r in requests:
+        if detail is None:
+            features = r.decision.model_version.manifest["features"]
+            labels = {f["key"]: localized(f.get("label")) for f in features}
+        rows.append(
+            {
+                "created_at": r.created_at,
+                "kind_label": lang.label_for(lang.REQUEST_KIND_LABELS, r.kind),
+                "status_label": lang.label_for(lang.REQUEST_STATUS_LABELS, r.status),
+                "data_point": labels.get(r.feature_key or "", ""),
+                "message": r.message,
+                "answer": r.answer,
+            }
+        )
+    return rows
+
+
+def access_rows(events: Any) -> list[dict[str, Any]]:
+    """Audit events as rows of "who has seen my data": role and unit, never a name."""
+    rows = []
+    for event in events:
+        entry = services.access_entry(event)
+        rows.append(
+            {
+                "occurred_at": event.occurred_at,
+                "who": lang.label_for(lang.ROLE_LABELS, entry["role"]),
+                "unit": entry["unit"] or entry.get("system") or "",
+                "what": lang.label_for(lang.ACTION_LABELS, entry["action"]),
+                "why": lang.label_for(lang.PURPOSE_LABELS, entry["purpose"]),
+                "case": entry["case"] or "",
+            }
+        )
+    return rows

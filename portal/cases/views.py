@@ -15,7 +15,7 @@ from flask_babel import gettext as _
 
 from portal.auth.principal import Principal, citizen_required, current_principal
 from portal.cases import language as lang
-from portal.cases import services
+from portal.cases import presentation, services
 from portal.cases.forms import RectificationForm, ReviewForm
 from portal.cases.pdf import render_pdf
 from portal.cases.presentation import present_case
@@ -30,45 +30,6 @@ def _principal() -> Principal:
     principal = current_principal()
     assert principal is not None  # citizen_required ran first
     return principal
-
-
-def _request_rows(requests: Any, detail: services.CaseDetail | None = None) -> list[dict[str, Any]]:
-    labels: dict[str, str] = {}
-    if detail is not None:
-        labels = {f["key"]: localized(f.get("label")) for f in detail.manifest["features"]}
-    rows = []
-    for r in requests:
-        if detail is None:
-            features = r.decision.model_version.manifest["features"]
-            labels = {f["key"]: localized(f.get("label")) for f in features}
-        rows.append(
-            {
-                "created_at": r.created_at,
-                "kind_label": lang.label_for(lang.REQUEST_KIND_LABELS, r.kind),
-                "status_label": lang.label_for(lang.REQUEST_STATUS_LABELS, r.status),
-                "data_point": labels.get(r.feature_key or "", ""),
-                "message": r.message,
-                "answer": r.answer,
-            }
-        )
-    return rows
-
-
-def _access_rows(events: Any) -> list[dict[str, Any]]:
-    rows = []
-    for event in events:
-        entry = services.access_entry(event)
-        rows.append(
-            {
-                "occurred_at": event.occurred_at,
-                "who": lang.label_for(lang.ROLE_LABELS, entry["role"]),
-                "unit": entry["unit"] or entry.get("system") or "",
-                "what": lang.label_for(lang.ACTION_LABELS, entry["action"]),
-                "why": lang.label_for(lang.PURPOSE_LABELS, entry["purpose"]),
-                "case": entry["case"] or "",
-            }
-        )
-    return rows
 
 
 @bp.get("/mine-sager")
@@ -87,7 +48,7 @@ def case(public_id: str) -> str:
         page=present_case(detail),
         public_id=public_id,
         pdf=False,
-        requests=_request_rows(detail.requests, detail),
+        requests=presentation.request_rows(detail.requests, detail),
     )
 
 
@@ -207,8 +168,8 @@ def my_data_pdf() -> Response:
     html = render_template(
         "cases/my_data_pdf.html",
         pages=[present_case(case) for case in export.cases],
-        requests=_request_rows(export.requests),
-        entries=_access_rows(export.log),
+        requests=presentation.request_rows(export.requests),
+        entries=presentation.access_rows(export.log),
         now=export.exported_at,
         pdf=True,
     )
@@ -219,4 +180,4 @@ def my_data_pdf() -> Response:
 @citizen_required
 def access_log() -> str:
     events = services.access_log(request_session(), _principal())
-    return render_template("cases/access_log.html", entries=_access_rows(events))
+    return render_template("cases/access_log.html", entries=presentation.access_rows(events))
