@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from typing import Any, ClassVar
 
 from sqlalchemy import JSON, DateTime, LargeBinary, MetaData, create_engine, event
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
@@ -92,14 +92,35 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+#: Connection execution option: begin a deferred, read-only transaction (SQLite only).
+READ_ONLY_OPTION = "portal_read_only"
+_QUERY_ONLY = "portal_query_only"
+_READ_PHASE = "portal_read_phase"
+
+
+def _sqlite_begin(conn: Connection) -> None:
+    # Nearly every request writes (decisions, audit events), so a transaction takes the write
+    # lock at BEGIN: a deferred transaction that later writes can fail with SQLITE_BUSY when
+    # another writer committed in between, and busy_timeout cannot help then. The one
+    # exception is a transaction begun with READ_ONLY_OPTION (``begin_read_phase``): it is
+    # deferred (no lock) and ``PRAGMA query_only`` makes any write in it fail at once, so
+    # it can never be upgraded to a write transaction.
+    # (on the driver's connection: SQLAlchemy leaves BEGIN to us with pysqlite)
+    fairy = conn.connection
+    driver = fairy.driver_connection
+    assert driver is not None
+    read_only = bool(conn.get_execution_options().get(READ_ONLY_OPTION))
+    if fairy.info.get(_QUERY_ONLY, False) != read_only:
+        driver.execute(f"PRAGMA query_only={'ON' if read_only else 'OFF'}")
+        fairy.info[_QUERY_ONLY] = read_only
+    driver.execute("BEGIN" if read_only else "BEGIN IMMEDIATE")
+
+
 def make_engine(url: str, **kwargs: Any) -> Engine:
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"check_same_thread": False}, **kwargs)
         event.listen(engine, "connect", _sqlite_pragmas)
-        # Nearly every request writes (decisions, audit events), so take the write lock at
-        # BEGIN: a deferred transaction that later writes can fail with SQLITE_BUSY when
-        # another writer committed in between, and busy_timeout cannot help then.
-        event.listen(engine, "begin", lambda conn: conn.exec_driver_sql("BEGIN IMMEDIATE"))
+        event.listen(engine, "begin", _sqlite_begin)
         return engine
     return create_engine(url, pool_pre_ping=True, **kwargs)
 
@@ -128,3 +149,55 @@ class Database:
             raise
         finally:
             session.close()
+
+
+# --- the read phase of a request (SQLite) -------------------------------------------------------
+
+
+def begin_read_phase(session: Session) -> None:
+    """Let the session's next transaction be a deferred, read-only one, on SQLite.
+
+    For a request that first only reads (signature check, lookups, validation) and then
+    writes: the reading runs without the database's single write lock, so other writers
+    are not held up by it, and ``begin_write_phase`` ends it before the first write (which
+    then begins a ``BEGIN IMMEDIATE`` transaction). A no-op on PostgreSQL, when the session
+    is already in a transaction, and when the session is bound to a connection rather than
+    an engine (the tests' savepoint-bound connection): there, everything stays one
+    transaction as before.
+    """
+    bind = session.get_bind()
+    if not isinstance(bind, Engine) or bind.dialect.name != "sqlite" or session.in_transaction():
+        return
+    session.connection(execution_options={READ_ONLY_OPTION: True})
+    session.info[_READ_PHASE] = True
+
+
+def in_read_phase(session: Session) -> bool:
+    return bool(session.info.get(_READ_PHASE))
+
+
+def begin_write_phase(session: Session) -> None:
+    """End the read phase begun by ``begin_read_phase``, if any; a no-op otherwise.
+
+    The read-only transaction is committed (it wrote nothing: ``query_only`` saw to that)
+    and a ``BEGIN IMMEDIATE`` transaction is begun on the same connection, so from here on
+    the request holds the write lock, exactly as without a read phase. This happens on the
+    driver's connection, under the session's transaction: with pysqlite SQLAlchemy leaves
+    BEGIN to us and its commit or rollback applies to whatever transaction SQLite has open,
+    so the session keeps its connection, its loaded objects and its single commit point.
+    What was read may have changed since: the writes that follow must not depend on it
+    for correctness (the unique constraints decide races, as on PostgreSQL under READ
+    COMMITTED).
+    """
+    if not session.info.pop(_READ_PHASE, False):
+        return
+    if session.new or session.dirty or session.deleted or session.in_nested_transaction():
+        raise RuntimeError("begin_write_phase: changes or a savepoint in the read phase")
+    fairy = session.connection().connection
+    driver = fairy.driver_connection
+    assert driver is not None
+    if driver.in_transaction:
+        driver.execute("COMMIT")
+    driver.execute("PRAGMA query_only=OFF")
+    fairy.info[_QUERY_ONLY] = False
+    driver.execute("BEGIN IMMEDIATE")

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import threading
+from dataclasses import dataclass
 
-from sqlalchemy import or_, select
+from sqlalchemy import LargeBinary, and_, or_, select, type_coerce
 from sqlalchemy.orm import Session
 
 from portal.api.signing import SignatureError, SignedHeaders, check_timestamp, verify
+from portal.crypto import KeyRing, active_key_ring
 from portal.errors import Forbidden
 from portal.registry.models import System, WebhookSecret
 
@@ -17,15 +21,57 @@ class SystemDisabled(Forbidden):
     message = "This system is disabled and may not send requests."
 
 
-def valid_secrets(session: Session, system: System, now: dt.datetime) -> list[str]:
+@dataclass(frozen=True)
+class Caller:
+    """The system behind a signed request: what the API services need of a ``System``.
+
+    Read per request (status and secret validity are never cached), without loading an
+    ORM object; ``load`` gives the ``System`` row to services that need one.
+    """
+
+    id: int
+    name: str
+    status: str
+
+    def load(self, session: Session) -> System:
+        system = session.get(System, self.id)
+        if system is None:  # deleted since the signature check
+            raise SignatureError()
+        return system
+
+
+# Decrypted secrets, keyed by what makes a decryption's result immutable: the secret's id,
+# the sha256 of its ciphertext and the key ring that decrypted it. Validity (valid_until)
+# and the system's status are not part of what is cached: they are read per request.
+# The ring itself is held with the text, so its id cannot be reused by another ring.
+_PLAINTEXT: dict[tuple[int, bytes, int], tuple[KeyRing, str]] = {}
+_PLAINTEXT_LOCK = threading.Lock()
+_PLAINTEXT_SIZE = 256
+
+
+def _decrypted(secret_id: int, ciphertext: bytes) -> str:
+    ring = active_key_ring()
+    key = (secret_id, hashlib.sha256(ciphertext).digest(), id(ring))
+    entry = _PLAINTEXT.get(key)
+    if entry is not None and entry[0] is ring:
+        return entry[1]
+    text: str = ring.decrypt_json(ciphertext)
+    with _PLAINTEXT_LOCK:
+        if len(_PLAINTEXT) >= _PLAINTEXT_SIZE:
+            _PLAINTEXT.pop(next(iter(_PLAINTEXT)), None)
+        _PLAINTEXT[key] = (ring, text)
+    return text
+
+
+def valid_secrets(session: Session, system: System | Caller, now: dt.datetime) -> list[str]:
     """The system's secrets that are valid at ``now`` (decrypted)."""
-    rows = session.scalars(
-        select(WebhookSecret.secret).where(
+    rows = session.execute(
+        select(WebhookSecret.id, type_coerce(WebhookSecret.secret, LargeBinary)).where(
             WebhookSecret.system_id == system.id,
             or_(WebhookSecret.valid_until.is_(None), WebhookSecret.valid_until > now),
         )
     ).all()
-    return list(rows)
+    return [_decrypted(secret_id, bytes(ciphertext)) for secret_id, ciphertext in rows]
 
 
 def authenticate(
@@ -35,16 +81,38 @@ def authenticate(
     *,
     now: dt.datetime,
     tolerance_seconds: int,
-) -> System:
+) -> Caller:
     """The system that signed ``body``; 401 for any signature problem, 403 when disabled.
 
     An unknown system name and a wrong secret give the same answer, so the API does not
-    tell an outsider which system names exist.
+    tell an outsider which system names exist. One query reads the system's status and
+    its secrets valid at ``now``.
     """
     check_timestamp(signed, now, tolerance_seconds)
-    system = session.scalar(select(System).where(System.name == signed.system))
-    if system is None or not verify(signed, body, valid_secrets(session, system, now)):
+    rows = session.execute(
+        select(
+            System.id,
+            System.name,
+            System.status,
+            WebhookSecret.id,
+            type_coerce(WebhookSecret.secret, LargeBinary),
+        )
+        .select_from(System)
+        .outerjoin(
+            WebhookSecret,
+            and_(
+                WebhookSecret.system_id == System.id,
+                or_(WebhookSecret.valid_until.is_(None), WebhookSecret.valid_until > now),
+            ),
+        )
+        .where(System.name == signed.system)
+    ).all()
+    if not rows:
         raise SignatureError()
-    if system.status != "active":
+    secrets = [_decrypted(row[3], bytes(row[4])) for row in rows if row[3] is not None]
+    if not verify(signed, body, secrets):
+        raise SignatureError()
+    system_id, name, status = rows[0][0], rows[0][1], rows[0][2]
+    if status != "active":
         raise SystemDisabled()
-    return system
+    return Caller(system_id, name, status)

@@ -10,17 +10,17 @@ from typing import Any
 
 from flask import Blueprint, Flask, Response, current_app, jsonify, request
 
-from portal.api.auth import authenticate
+from portal.api.auth import Caller, authenticate
 from portal.api.jsonparse import parse_json
 from portal.api.signing import SYSTEM_HEADER, SignedHeaders, parse_headers
 from portal.config import Settings
-from portal.db import utcnow
+from portal.db import begin_read_phase, utcnow
 from portal.db_session import request_session
 from portal.decisions import services
 from portal.decisions.worker import nudge
 from portal.errors import NotFound, PayloadTooLarge, ValidationFailed
 from portal.registry import admin
-from portal.registry.models import ModelVersion, System
+from portal.registry.models import ModelVersion
 from portal.security import csrf, limiter
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
@@ -61,10 +61,19 @@ def read_body(limit: int) -> bytes:
     return body
 
 
-def _signed(body: bytes) -> tuple[SignedHeaders, System]:
+def _signed(body: bytes, *, read_phase: bool = False) -> tuple[SignedHeaders, Caller]:
+    """The parsed headers and the calling system (401/403 otherwise).
+
+    ``read_phase``: the request reads before it writes (decisions), so on SQLite its
+    reading runs in a deferred read-only transaction, without the write lock; the service
+    ends it with ``begin_write_phase`` before it writes.
+    """
     signed = parse_headers(request.headers)
+    session = request_session()
+    if read_phase:
+        begin_read_phase(session)
     system = authenticate(
-        request_session(),
+        session,
         signed,
         body,
         now=utcnow(),
@@ -93,7 +102,7 @@ def _answer(answer: services.Answer) -> tuple[Response, int]:
 @bp.post("/decisions")
 def post_decision() -> Any:
     body = read_body(_settings().max_webhook_bytes)
-    signed, system = _signed(body)
+    signed, system = _signed(body, read_phase=True)
     answer = services.receive_decision(
         request_session(), system, signed.webhook_id, parse_json(body), _options()
     )
@@ -103,7 +112,7 @@ def post_decision() -> Any:
 @bp.post("/decisions/batch")
 def post_batch() -> Any:
     body = read_body(_settings().max_batch_bytes)
-    signed, system = _signed(body)
+    signed, system = _signed(body, read_phase=True)
     answer = services.receive_batch(
         request_session(), system, signed.webhook_id, parse_json(body), _options()
     )
@@ -113,7 +122,7 @@ def post_batch() -> Any:
 @bp.get("/decisions/<public_id>")
 def get_decision(public_id: str) -> Any:
     body = read_body(_settings().max_webhook_bytes)
-    _, system = _signed(body)
+    _, system = _signed(body, read_phase=True)  # reads only: it never takes the write lock
     return jsonify(services.decision_status(request_session(), system, public_id))
 
 
@@ -168,13 +177,13 @@ def post_model() -> Any:
         parse_json(manifest_raw),
         artifact,
         _part("background"),
-        system=system,
+        system=system.load(request_session()),
         actor=services.system_actor(system),
     )
     return jsonify(_model_body(result.model)), 201 if result.created else 200
 
 
-def _own_model(system: System, name: str, version: str) -> ModelVersion:
+def _own_model(system: Caller, name: str, version: str) -> ModelVersion:
     model = admin.get_model_version(request_session(), name, version)
     if model.registered_by_system_id != system.id:
         raise NotFound(f"No model version {name} {version}.")

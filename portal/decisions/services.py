@@ -20,20 +20,20 @@ import hashlib
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol, cast
 
 from pydantic import ValidationError
-from sqlalchemy import select
+from sqlalchemy import CursorResult, Table, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from portal.api.schemas import BatchIn, BatchItemIn, DecisionIn
 from portal.crypto import lookup_key
-from portal.db import utcnow
+from portal.db import begin_write_phase, new_public_id, utcnow
 from portal.decisions.models import Decision, Delivery, Job
 from portal.errors import NotFound, ValidationFailed
-from portal.oversight.audit import Actor, record_event
-from portal.registry.models import ModelVersion, System
+from portal.oversight.audit import Actor, PendingEvent, record_event, record_events
+from portal.registry.models import ModelVersion
 
 #: Pydantic error types -> our stable detail codes (custom errors keep their own type).
 _PYDANTIC_CODES = {
@@ -83,19 +83,15 @@ def decision_links(public_id: str) -> dict[str, str]:
     return {"self": f"/api/v1/decisions/{public_id}"}
 
 
-def _accepted_body(decision: Decision) -> dict[str, Any]:
-    return {
-        "id": decision.public_id,
-        "status": "pending",
-        "links": decision_links(decision.public_id),
-    }
+def _accepted_body(public_id: str) -> dict[str, Any]:
+    return {"id": public_id, "status": "pending", "links": decision_links(public_id)}
 
 
 def _error(code: str, message: str, details: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     return {"error": {"code": code, "message": message, "details": details or []}}
 
 
-def system_actor(system: System) -> Actor:
+def system_actor(system: Sender) -> Actor:
     return Actor(kind="system", ref=system.name, role="sender")
 
 
@@ -248,88 +244,208 @@ def validate_decision(
 # --- storing --------------------------------------------------------------------------------
 
 
+class Sender(Protocol):
+    """The sending system as the services need it (a ``System`` row or the API's ``Caller``)."""
+
+    @property
+    def id(self) -> int: ...
+
+    @property
+    def name(self) -> str: ...
+
+
 def _delivery(session: Session, system_id: int, key: str) -> Delivery | None:
     return session.scalar(
         select(Delivery).where(Delivery.system_id == system_id, Delivery.webhook_id == key)
     )
 
 
-def _reused(session: Session, system: System, key: str, kind: str) -> dict[str, Any]:
-    record_event(
-        session,
+def _reused_event(system: Sender, key: str, kind: str) -> PendingEvent:
+    return PendingEvent(
         system_actor(system),
         "delivery.id-reused",
         purpose="integrity",
         details={"webhook_id": key, "kind": kind},
     )
+
+
+def _reused_error() -> dict[str, Any]:
     return _error(
         "webhook-id-reused",
         "This id was used before with a different body; ids are unique per system forever.",
     )
 
 
-def _repeat(session: Session, system: System, existing: Delivery, digest: str, kind: str) -> Answer:
+def _reused(session: Session, system: Sender, key: str, kind: str) -> dict[str, Any]:
+    event = _reused_event(system, key, kind)
+    record_event(
+        session,
+        event.actor,
+        event.action,
+        purpose=event.purpose,
+        details=event.details,
+    )
+    return _reused_error()
+
+
+def _repeat(session: Session, system: Sender, existing: Delivery, digest: str, kind: str) -> Answer:
     """The answer to a key seen before: the first answer (200) or a 409."""
     if existing.body_sha256 == digest:
         return Answer(200, existing.response)
+    begin_write_phase(session)
     return Answer(409, _reused(session, system, existing.webhook_id, kind))
 
 
-def _store(
-    session: Session,
-    system: System,
+@dataclass
+class _NewDecision:
+    """The rows of one accepted decision, built before any insert (ids come back after)."""
+
+    delivery: dict[str, Any]
+    decision: dict[str, Any]
+    job: dict[str, Any]
+    response: dict[str, Any]
+    event: PendingEvent
+    decision_id: int = 0
+    job_id: int = 0
+
+
+_DELIVERY = cast(Table, Delivery.__table__)
+_DECISION = cast(Table, Decision.__table__)
+_JOB = cast(Table, Job.__table__)
+
+
+def _insert_one(session: Session, table: Table, values: dict[str, Any]) -> int:
+    """Insert one row (values as parameters, not ``.values()``: the compiled statement is
+    cached by its keys); its new primary key."""
+    result = cast(CursorResult[Any], session.execute(insert(table), values))
+    key = result.inserted_primary_key
+    assert key is not None
+    return int(key[0])
+
+
+def _new_decision(
+    system: Sender,
     key: str,
+    digest: str,
     decision_in: DecisionIn,
-    model_id: int,
+    choice: ModelChoice,
     options: IngestOptions,
     now: dt.datetime,
-) -> tuple[Decision, Job]:
+    batch: str | None = None,
+) -> _NewDecision:
+    """The delivery, decision and job rows of one decision, and its audit event.
+
+    The public id is made here, so the delivery's stored answer is known before the insert
+    and the rows go in without a flush in between.
+    """
     facts = decision_in.decision
-    decision = Decision(
-        system_id=system.id,
-        model_version_id=model_id,
-        delivery_key=key,
-        case_reference=decision_in.case.reference,
-        case_title=decision_in.case.title,
-        subject_key=lookup_key(options.lookup_key, decision_in.subject.cpr),
-        subject_cpr=decision_in.subject.cpr,
-        features=decision_in.features,
-        data_sources={k: v.model_dump(mode="json") for k, v in decision_in.data_sources.items()},
-        reported_output=decision_in.model_output,
-        outcome=facts.outcome,
-        decided_by=facts.decided_by,
-        human_decided=facts.human_decided,
-        followed_model=facts.followed_model,
-        decided_at=facts.decided_at.astimezone(dt.UTC),
-        received_at=now,
-        status="pending",
-        output_mismatch=False,
+    public_id = new_public_id()
+    response = _accepted_body(public_id)
+    subject_key = lookup_key(options.lookup_key, decision_in.subject.cpr)
+    details = {"model": choice.manifest.name, "version": choice.manifest.version}
+    if batch is not None:
+        details["batch"] = batch
+    return _NewDecision(
+        delivery={
+            "system_id": system.id,
+            "webhook_id": key,
+            "kind": "decision",
+            "body_sha256": digest,
+            "status_code": 202,
+            "response": response,
+            "received_at": now,
+        },
+        decision={
+            "public_id": public_id,
+            "system_id": system.id,
+            "model_version_id": choice.id,
+            "delivery_key": key,
+            "case_reference": decision_in.case.reference,
+            "case_title": decision_in.case.title,
+            "subject_key": subject_key,
+            "subject_cpr": decision_in.subject.cpr,
+            "features": decision_in.features,
+            "data_sources": {
+                k: v.model_dump(mode="json") for k, v in decision_in.data_sources.items()
+            },
+            "reported_output": decision_in.model_output,
+            "recomputed_output": None,
+            "outcome": facts.outcome,
+            "decided_by": facts.decided_by,
+            "human_decided": facts.human_decided,
+            "followed_model": facts.followed_model,
+            "decided_at": facts.decided_at.astimezone(dt.UTC),
+            "received_at": now,
+            "status": "pending",
+            "status_reason": None,
+            "delete_after": None,
+            "output_mismatch": False,
+        },
+        job={
+            "kind": "explain",
+            "status": "pending",
+            "attempts": 0,
+            "max_attempts": options.max_attempts,
+            "next_attempt_at": now,
+            "locked_until": None,
+            "dispatched_at": None,
+            "last_error": None,
+            "created_at": now,
+            "finished_at": None,
+        },
+        response=response,
+        event=PendingEvent(
+            system_actor(system),
+            "decision.received",
+            purpose="ingest",
+            decision_public_id=public_id,
+            subject_key=subject_key,
+            details=details,
+        ),
     )
-    session.add(decision)
-    session.flush()
-    job = Job(
-        kind="explain",
-        decision_id=decision.id,
-        status="pending",
-        attempts=0,
-        max_attempts=options.max_attempts,
-        next_attempt_at=now,
-        created_at=now,
-    )
-    session.add(job)
-    return decision, job
+
+
+def _insert(session: Session, new: Sequence[_NewDecision]) -> None:
+    """Insert the deliveries, decisions and jobs of ``new`` (in this order, a statement each).
+
+    The delivery rows go first: a concurrent repeat of a key blocks on (PostgreSQL) or
+    fails at (either) their unique constraint. Core statements, no unit-of-work flush.
+    """
+    session.execute(insert(_DELIVERY), [n.delivery for n in new])
+    if len(new) == 1:
+        new[0].decision_id = _insert_one(session, _DECISION, new[0].decision)
+        new[0].job_id = _insert_one(
+            session, _JOB, {**new[0].job, "decision_id": new[0].decision_id}
+        )
+        return
+    ids = session.execute(
+        insert(_DECISION).returning(_DECISION.c.id, sort_by_parameter_order=True),
+        [n.decision for n in new],
+    ).scalars()
+    for n, decision_id in zip(new, ids, strict=True):
+        n.decision_id = decision_id
+    job_ids = session.execute(
+        insert(_JOB).returning(_JOB.c.id, sort_by_parameter_order=True),
+        [{**n.job, "decision_id": n.decision_id} for n in new],
+    ).scalars()
+    for n, job_id in zip(new, job_ids, strict=True):
+        n.job_id = job_id
 
 
 def receive_decision(
     session: Session,
-    system: System,
+    system: Sender,
     webhook_id: str,
     body: Any,
     options: IngestOptions,
     *,
     now: dt.datetime | None = None,
 ) -> Answer:
-    """Handle one signed decision: 202 new, 200 repeat, 409 reused id, 422 invalid."""
+    """Handle one signed decision: 202 new, 200 repeat, 409 reused id, 422 invalid.
+
+    Reads (repeat check, model lookup, validation) come first; on SQLite they may run in
+    the request's read phase, which ``begin_write_phase`` ends before the first write.
+    """
     now = now or utcnow()
     digest = content_hash(body)
     existing = _delivery(session, system.id, webhook_id)
@@ -338,40 +454,27 @@ def receive_decision(
     decision_in, choice, details = validate_decision(ModelCatalog(session), body)
     if decision_in is None or choice is None:
         raise ValidationFailed(details=details)
+    new = _new_decision(system, webhook_id, digest, decision_in, choice, options, now)
+    begin_write_phase(session)
     try:
         with session.begin_nested():
-            # The delivery row goes first: a concurrent repeat blocks on its unique key.
-            delivery = Delivery(
-                system_id=system.id,
-                webhook_id=webhook_id,
-                kind="decision",
-                body_sha256=digest,
-                status_code=202,
-                response={},
-                received_at=now,
-            )
-            session.add(delivery)
-            session.flush()
-            decision, job = _store(
-                session, system, webhook_id, decision_in, choice.id, options, now
-            )
-            delivery.response = _accepted_body(decision)
-            session.flush()
+            _insert(session, [new])
     except IntegrityError:
         existing = _delivery(session, system.id, webhook_id)
         if existing is None:  # the decision key is taken but not by a delivery: cannot happen
             raise
         return _repeat(session, system, existing, digest, "decision")
+    event = new.event
     record_event(
         session,
-        system_actor(system),
-        "decision.received",
-        purpose="ingest",
-        decision_public_id=decision.public_id,
-        subject_key=decision.subject_key,
-        details={"model": choice.manifest.name, "version": choice.manifest.version},
+        event.actor,
+        event.action,
+        purpose=event.purpose,
+        decision_public_id=event.decision_public_id,
+        subject_key=event.subject_key,
+        details=event.details,
     )
-    return Answer(202, delivery.response, [job.id])
+    return Answer(202, new.response, [new.job_id])
 
 
 def _chunks(items: Sequence[str], size: int = 500) -> Iterable[Sequence[str]]:
@@ -381,7 +484,7 @@ def _chunks(items: Sequence[str], size: int = 500) -> Iterable[Sequence[str]]:
 
 def receive_batch(
     session: Session,
-    system: System,
+    system: Sender,
     webhook_id: str,
     body: Any,
     options: IngestOptions,
@@ -390,9 +493,11 @@ def receive_batch(
 ) -> Answer:
     """Handle a signed batch: every item answered on its own (accepted, duplicate, rejected).
 
-    Items are validated first and then inserted one savepoint each, in id order (so two
-    concurrent batches sharing ids take their locks in the same order); a bad or conflicting
-    item never loses the good ones.
+    Items are validated first (reads only), then the new ones are inserted in id order (so
+    two concurrent batches sharing ids take their locks in the same order) with one
+    statement per table inside one savepoint; only if that meets a conflicting key (a
+    concurrent repeat) are they inserted again one savepoint each, so a bad or conflicting
+    item never loses the good ones. One audit event per accepted item, appended together.
     """
     now = now or utcnow()
     digest = content_hash(body)
@@ -403,29 +508,12 @@ def receive_batch(
         envelope = BatchIn.model_validate(body)
     except ValidationError as exc:
         raise ValidationFailed(details=pydantic_details(exc)) from None
-    try:
-        with session.begin_nested():
-            batch_delivery = Delivery(
-                system_id=system.id,
-                webhook_id=webhook_id,
-                kind="batch",
-                body_sha256=digest,
-                status_code=200,
-                response={},
-                received_at=now,
-            )
-            session.add(batch_delivery)
-            session.flush()
-    except IntegrityError:
-        existing = _delivery(session, system.id, webhook_id)
-        if existing is None:
-            raise
-        return _repeat(session, system, existing, digest, "batch")
 
     catalog = ModelCatalog(session)
     results: list[dict[str, Any]] = []
     to_insert: dict[str, tuple[int, DecisionIn, ModelChoice, str]] = {}
     first_of: dict[str, tuple[int, str]] = {}
+    events: list[PendingEvent] = []
     for index, item in enumerate(envelope.items):
         item_id = item.get("id") if isinstance(item.get("id"), str) else None
         result: dict[str, Any] = {
@@ -444,7 +532,8 @@ def receive_batch(
             continue
         item_digest = content_hash({k: v for k, v in item.items() if k != "id"})
         if item_id == webhook_id or (item_id in first_of and first_of[item_id][1] != item_digest):
-            result["error"] = _reused(session, system, item_id, "decision")["error"]
+            events.append(_reused_event(system, item_id, "decision"))
+            result["error"] = _reused_error()["error"]
             continue
         if item_id in first_of:
             result["status"] = "duplicate"  # filled in with the first occurrence's answer
@@ -459,74 +548,82 @@ def receive_batch(
         ):
             known[delivery.webhook_id] = delivery
 
-    accepted: list[tuple[Decision, ModelChoice]] = []
+    begin_write_phase(session)
+    batch_delivery = {
+        "system_id": system.id,
+        "webhook_id": webhook_id,
+        "kind": "batch",
+        "body_sha256": digest,
+        "status_code": 200,
+        "response": {},
+        "received_at": now,
+    }
+    try:
+        with session.begin_nested():
+            batch_id = _insert_one(session, _DELIVERY, batch_delivery)
+    except IntegrityError:
+        existing = _delivery(session, system.id, webhook_id)
+        if existing is None:
+            raise
+        return _repeat(session, system, existing, digest, "batch")
+
+    new: dict[str, _NewDecision] = {}
+    for item_id in sorted(to_insert):
+        if item_id not in known:
+            _, parsed, choice, item_digest = to_insert[item_id]
+            new[item_id] = _new_decision(
+                system, item_id, item_digest, parsed, choice, options, now, batch=webhook_id
+            )
+    inserted: list[str] = []
+    if new:
+        try:
+            with session.begin_nested():
+                _insert(session, list(new.values()))
+            inserted = list(new)
+        except IntegrityError:
+            # A concurrent request stored some of these keys: one savepoint per item.
+            for item_id, one in new.items():
+                try:
+                    with session.begin_nested():
+                        _insert(session, [one])
+                except IntegrityError:
+                    previous = _delivery(session, system.id, item_id)
+                    if previous is None:
+                        raise
+                    known[item_id] = previous
+                else:
+                    inserted.append(item_id)
+
     new_jobs: list[int] = []
     for item_id in sorted(to_insert):
-        index, parsed, choice, item_digest = to_insert[item_id]
+        index, _, _, item_digest = to_insert[item_id]
         result = results[index]
-        previous = known.get(item_id)
-        if previous is None:
-            try:
-                with session.begin_nested():
-                    delivery = Delivery(
-                        system_id=system.id,
-                        webhook_id=item_id,
-                        kind="decision",
-                        body_sha256=item_digest,
-                        status_code=202,
-                        response={},
-                        received_at=now,
-                    )
-                    session.add(delivery)
-                    session.flush()
-                    decision, job = _store(
-                        session, system, item_id, parsed, choice.id, options, now
-                    )
-                    delivery.response = _accepted_body(decision)
-                    session.flush()
-            except IntegrityError:
-                previous = _delivery(session, system.id, item_id)
-                if previous is None:
-                    raise
-            else:
-                result.update(status="accepted", decision=delivery.response)
-                accepted.append((decision, choice))
-                new_jobs.append(job.id)
-                continue
+        if item_id in new and item_id not in known:
+            result.update(status="accepted", decision=new[item_id].response)
+            new_jobs.append(new[item_id].job_id)
+            events.append(new[item_id].event)
+            continue
+        previous = known[item_id]
         if previous.body_sha256 == item_digest:
             result.update(status="duplicate", decision=previous.response)
         else:
-            result["error"] = _reused(session, system, item_id, "decision")["error"]
+            events.append(_reused_event(system, item_id, "decision"))
+            result["error"] = _reused_error()["error"]
 
     for result in results:  # in-batch repeats answer like their first occurrence
         if result["status"] == "duplicate" and result["decision"] is None:
             result["decision"] = results[first_of[result["id"]][0]]["decision"]
-    actor = system_actor(system)
-    for decision, choice in accepted:
-        record_event(
-            session,
-            actor,
-            "decision.received",
-            purpose="ingest",
-            decision_public_id=decision.public_id,
-            subject_key=decision.subject_key,
-            details={
-                "model": choice.manifest.name,
-                "version": choice.manifest.version,
-                "batch": webhook_id,
-            },
-        )
+    record_events(session, events)
     counts = {
         s: sum(1 for r in results if r["status"] == s)
         for s in ("accepted", "duplicate", "rejected")
     }
     answer = {"items": results, "counts": counts}
-    batch_delivery.response = answer
-    session.flush()
+    session.execute(update(_DELIVERY).where(_DELIVERY.c.id == batch_id).values(response=answer))
     return Answer(200, answer, new_jobs)
 
 
-def decision_status(session: Session, system: System, public_id: str) -> dict[str, Any]:
+def decision_status(session: Session, system: Sender, public_id: str) -> dict[str, Any]:
     """Status (and, when ready, the explanation) of a decision the system sent; 404 for
     anyone else's decision, as for one that does not exist."""
     from portal.decisions.explanations import StoredExplanation

@@ -11,10 +11,11 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import select, text
+from sqlalchemy import CursorResult, Table, insert, select, text
 from sqlalchemy.orm import Session
 
 from portal.db import utcnow
@@ -55,6 +56,18 @@ def _entry_hash(prev_hash: str, event: AuditEvent) -> str:
     return hashlib.sha256(prev_hash.encode() + b"\n" + _canonical(event)).hexdigest()
 
 
+@dataclass(frozen=True)
+class PendingEvent:
+    """One event to append with ``record_events``."""
+
+    actor: Actor
+    action: str
+    purpose: str
+    decision_public_id: str | None = None
+    subject_key: str | None = None
+    details: dict[str, Any] | None = None
+
+
 def record_event(
     session: Session,
     actor: Actor,
@@ -65,27 +78,72 @@ def record_event(
     subject_key: str | None = None,
     details: dict[str, Any] | None = None,
 ) -> AuditEvent:
-    """Append one event to the chain (flushed, committed with the caller's transaction)."""
+    """Append one event to the chain (inserted now, committed with the caller's transaction)."""
+    pending = PendingEvent(actor, action, purpose, decision_public_id, subject_key, details)
+    return record_events(session, [pending])[0]
+
+
+def record_events(session: Session, pending: Sequence[PendingEvent]) -> list[AuditEvent]:
+    """Append several events to the chain in order, with one chain-head read and one insert.
+
+    The events are inserted with Core (no unit-of-work flush); the returned objects carry
+    the stored values and ids but are not attached to the session.
+    """
+    if not pending:
+        return []
     if session.get_bind().dialect.name == "postgresql":
         session.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": _ADVISORY_LOCK_ID})
-    last = session.scalar(select(AuditEvent.entry_hash).order_by(AuditEvent.id.desc()).limit(1))
-    event = AuditEvent(
-        occurred_at=utcnow(),
-        actor_kind=actor.kind,
-        actor_ref=actor.ref,
-        actor_role=actor.role,
-        action=action,
-        purpose=purpose,
-        decision_public_id=decision_public_id,
-        subject_key=subject_key,
-        details=details or {},
-        prev_hash=last or GENESIS,
-        entry_hash="",
-    )
-    event.entry_hash = _entry_hash(event.prev_hash, event)
-    session.add(event)
-    session.flush()
-    return event
+    # (an ORM query: pending ORM-added events are flushed first, so the chain stays linear)
+    prev = session.scalar(select(AuditEvent.entry_hash).order_by(AuditEvent.id.desc()).limit(1))
+    prev = prev or GENESIS
+    events: list[AuditEvent] = []
+    rows: list[dict[str, Any]] = []
+    now = utcnow()
+    for item in pending:
+        event = AuditEvent(
+            occurred_at=now,
+            actor_kind=item.actor.kind,
+            actor_ref=item.actor.ref,
+            actor_role=item.actor.role,
+            action=item.action,
+            purpose=item.purpose,
+            decision_public_id=item.decision_public_id,
+            subject_key=item.subject_key,
+            details=item.details or {},
+            prev_hash=prev,
+            entry_hash="",
+        )
+        event.entry_hash = prev = _entry_hash(event.prev_hash, event)
+        events.append(event)
+        rows.append({column: getattr(event, column) for column in _COLUMNS})
+    table = cast(Table, AuditEvent.__table__)
+    if len(rows) == 1:
+        result = cast(CursorResult[Any], session.execute(insert(table), rows[0]))
+        key = result.inserted_primary_key
+        assert key is not None
+        events[0].id = key[0]
+    else:
+        ids = session.execute(
+            insert(table).returning(table.c.id, sort_by_parameter_order=True), rows
+        ).scalars()
+        for event, event_id in zip(events, ids, strict=True):
+            event.id = event_id
+    return events
+
+
+_COLUMNS = (
+    "occurred_at",
+    "actor_kind",
+    "actor_ref",
+    "actor_role",
+    "action",
+    "purpose",
+    "decision_public_id",
+    "subject_key",
+    "details",
+    "prev_hash",
+    "entry_hash",
+)
 
 
 @dataclass(frozen=True)
