@@ -98,6 +98,10 @@ class Settings:
     # --- machine API and explanation jobs (portal/api, portal/decisions) ---
     # Rate limit of the signed machine API (its own, not the page default).
     api_ratelimit: str = "6000 per minute"
+    # Per client address, on every login route (guessing, callback replay floods).
+    login_ratelimit: str = "30 per minute"
+    # Per client address, on the citizen's request forms (review, wrong data) when posted.
+    request_form_ratelimit: str = "20 per hour"
     # In-process worker: idle polling interval and the most jobs claimed at once.
     worker_poll_ms: int = 500
     worker_batch_size: int = 32

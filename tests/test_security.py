@@ -103,3 +103,20 @@ def test_domain_errors_roll_back_the_request(app_overrides, connection, session)
 
     assert client.get("/_test/rollback").status_code == 404
     assert session.query(System).filter_by(name="half-stored").count() == 0
+
+
+def test_login_routes_are_rate_limited_per_client(app_overrides, connection) -> None:
+    """With limits on (they are off in the other tests), the login routes answer 429 with a
+    translated page once a client passes the login limit."""
+    from portal import create_app
+    from portal.db_session import get_db
+
+    limited = create_app({**app_overrides, "env": "development", "login_ratelimit": "3 per minute"})
+    get_db(limited).session_factory.configure(
+        bind=connection, join_transaction_mode="create_savepoint"
+    )
+    client = limited.test_client()
+    statuses = [client.get("/login").status_code for _ in range(4)]
+    assert statuses == [200, 200, 200, 429]
+    assert "For mange forespørgsler" in client.get("/login").get_data(as_text=True)
+    assert client.get("/algoritmer").status_code == 200  # other pages keep their own limit

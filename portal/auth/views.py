@@ -30,8 +30,10 @@ from portal.auth.services import LoginFailed
 from portal.config import OIDCProvider, Settings
 from portal.db_session import request_session
 from portal.i18n import safe_next
+from portal.security import limiter
 
 bp = Blueprint("auth", __name__, template_folder="templates")
+limiter.limit(lambda: current_app.config["SETTINGS"].login_ratelimit)(bp)
 
 Audience = Literal["citizen", "staff"]
 _PENDING = "oidc_pending"

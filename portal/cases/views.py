@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from flask import Blueprint, Response, flash, redirect, render_template, url_for
+from flask import Blueprint, Response, current_app, flash, redirect, render_template, url_for
 from flask_babel import gettext as _
 
 from portal.auth.principal import Principal, citizen_required, current_principal
@@ -22,8 +22,13 @@ from portal.cases.presentation import present_case
 from portal.db import utcnow
 from portal.db_session import request_session
 from portal.i18n import localized
+from portal.security import limiter
 
 bp = Blueprint("cases", __name__, template_folder="templates")
+
+
+def _form_limit() -> str:
+    return str(current_app.config["SETTINGS"].request_form_ratelimit)
 
 
 def _principal() -> Principal:
@@ -111,6 +116,7 @@ def _request_page(
 
 
 @bp.route("/mine-sager/<public_id>/genvurdering", methods=["GET", "POST"])
+@limiter.limit(_form_limit, methods=["POST"])
 @citizen_required
 def review(public_id: str) -> Any:
     return _request_page(
@@ -126,6 +132,7 @@ def review(public_id: str) -> Any:
 
 
 @bp.route("/mine-sager/<public_id>/forkerte-oplysninger", methods=["GET", "POST"])
+@limiter.limit(_form_limit, methods=["POST"])
 @citizen_required
 def rectification(public_id: str) -> Any:
     return _request_page(
