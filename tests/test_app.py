@@ -2,34 +2,17 @@
 
 from __future__ import annotations
 
-import base64
-
 import pytest
+from settings_support import production_settings
 from sqlalchemy import text
 
 from portal import create_app
 from portal.config import ConfigError, Settings
 from portal.db_session import get_db
 
-STRONG = "x" * 40
-STRONG_KEY = base64.urlsafe_b64encode(b"p" * 32).decode()
-
-
-def production(**overrides: object) -> Settings:
-    values: dict[str, object] = {
-        "env": "production",
-        "secret_key": STRONG,
-        "encryption_key": STRONG_KEY,
-        "lookup_key": STRONG,
-        "database_url": "postgresql+psycopg://db/portal",
-        "base_url": "https://forklaring.kk.dk",
-    }
-    values.update(overrides)
-    return Settings.load(environ={}, overrides=values)
-
 
 def test_production_with_strong_settings_is_accepted() -> None:
-    production().validate()
+    production_settings().validate()
 
 
 @pytest.mark.parametrize(
@@ -47,14 +30,14 @@ def test_production_with_strong_settings_is_accepted() -> None:
 )
 def test_production_refuses_unsafe_settings(overrides: dict[str, object], problem: str) -> None:
     with pytest.raises(ConfigError) as excinfo:
-        production(**overrides).validate()
+        production_settings(**overrides).validate()
     assert any(problem in p for p in excinfo.value.problems)
 
 
 def test_production_refuses_development_keys() -> None:
     dev = Settings.load(environ={})
     with pytest.raises(ConfigError):
-        production(secret_key=dev.secret_key, encryption_key=dev.encryption_key).validate()
+        production_settings(secret_key=dev.secret_key, encryption_key=dev.encryption_key).validate()
 
 
 def test_create_app_refuses_to_start_in_production_with_demo_login() -> None:

@@ -2,36 +2,17 @@
 
 from __future__ import annotations
 
-import base64
-
 import pytest
+from settings_support import production_settings
 
 from portal.auth.services import LoginRefused, check_assurance, map_staff_role
 from portal.config import ConfigError, OIDCProvider, Settings, loa_rank
 
-STRONG = "x" * 40
-STRONG_KEY = base64.urlsafe_b64encode(b"p" * 32).decode()
 NSIS = "https://data.gov.dk/concept/core/nsis/loa/"
 
 
-def production(**overrides: object) -> Settings:
-    values: dict[str, object] = {
-        "env": "production",
-        "secret_key": STRONG,
-        "encryption_key": STRONG_KEY,
-        "lookup_key": STRONG,
-        "database_url": "postgresql+psycopg://db/portal",
-        "base_url": "https://forklaring.kk.dk",
-        "citizen_oidc": OIDCProvider(
-            issuer="https://nemlog-in.example", client_id="portal", client_secret="s" * 32
-        ),
-    }
-    values.update(overrides)
-    return Settings.load(environ={}, overrides=values)
-
-
 def test_safe_production_login_settings_pass() -> None:
-    production().validate()
+    production_settings().validate()
 
 
 @pytest.mark.parametrize(
@@ -72,7 +53,7 @@ def test_unsafe_production_login_settings_are_refused(
     overrides: dict[str, object], problem: str
 ) -> None:
     with pytest.raises(ConfigError) as excinfo:
-        production(**overrides).validate()
+        production_settings(**overrides).validate()
     assert any(problem in p for p in excinfo.value.problems), excinfo.value.problems
 
 
