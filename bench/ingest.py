@@ -356,32 +356,63 @@ def open_loop(
 # --- end to end ---------------------------------------------------------------------------------
 
 
+def unexplained(db: Any) -> int:
+    """Explanation jobs not done yet."""
+    from sqlalchemy import func, select
+
+    from portal.decisions.models import Job
+
+    with db.transaction() as session:
+        return session.scalar(
+            select(func.count()).where(Job.kind == "explain", Job.status != "done")
+        )
+
+
 def end_to_end(workdir: Path, models: list[Any], bodies: list[dict], n: int) -> dict[str, Any]:
     """Store n decisions of one model (test client), then time the worker; and raw TreeSHAP."""
     import shap
 
     from portal.db_session import get_db
-    from portal.decisions.worker import WorkerOptions, run_until_idle
+    from portal.decisions.worker import WorkerOptions, run_due
     from portal.demo import LEDIGHED, feature_frame
 
     model = next(m for m in models if m.name == LEDIGHED)
     rows = [b for b in bodies if b["model"]["name"] == LEDIGHED]
     out: dict[str, Any] = {"n": n}
-    for counterfactuals in (True, False):
-        app, secret = prepare_database(workdir / f"e2e-{counterfactuals}.db", [model])
+    # The first pass only warms up (imports shap, builds and caches the model bundle and its
+    # explainer), so neither measured pass pays those one-time costs.
+    for counterfactuals, name in ((True, "warmup"), (True, "on"), (False, "off")):
+        app, secret = prepare_database(workdir / f"e2e-{name}.db", [model])
         client = app.test_client()
-        reqs = presign(secret, rows, n // 100, f"e2e-{counterfactuals}", batch=100)
+        count = 100 if name == "warmup" else n
+        reqs = presign(secret, rows, count // 100, f"e2e-{name}", batch=100)
         for body, headers in reqs.items:
             response = client.post("/api/v1/decisions/batch", data=body, headers=headers)
             assert response.status_code == 200, response.get_json()
             assert response.get_json()["counts"]["accepted"] == 100
+        db = get_db(app)
         options = WorkerOptions(batch_size=32, counterfactuals=counterfactuals)
+        # Explanations are claimed before counterfactual searches (their follow-up jobs), so
+        # "explained" is the moment no explanation job is left; "idle" includes the searches.
         started = time.perf_counter()
-        done = run_until_idle(get_db(app), options)
-        seconds = time.perf_counter() - started
-        assert done == n // 100 * 100, done
-        out[f"explained_per_s_cf_{counterfactuals}"] = done / seconds
-        get_db(app).engine.dispose()
+        explained_at = None
+        jobs = 0
+        while True:
+            claimed = run_due(db, options)
+            jobs += claimed
+            if explained_at is None and not unexplained(db):
+                explained_at = time.perf_counter()
+            if not claimed:
+                break
+        idle_at = time.perf_counter()
+        stored = count // 100 * 100
+        assert jobs == stored * (2 if counterfactuals else 1), jobs
+        assert explained_at is not None
+        db.engine.dispose()
+        if name == "warmup":
+            continue
+        out[f"explained_per_s_cf_{counterfactuals}"] = stored / (explained_at - started)
+        out[f"idle_per_s_cf_{counterfactuals}"] = stored / (idle_at - started)
 
     # the anchor: raw TreeSHAP on the transformed rows of the same model
     from explainers import ModelBundle
@@ -494,8 +525,10 @@ def main() -> None:
     raw = result["raw_treeshap_rows_per_s"]
     for cf in (True, False):
         rate = result[f"explained_per_s_cf_{cf}"]
-        label = "with counterfactuals (default)" if cf else "without counterfactuals"
-        print(f"   explained/s {label:32}: {rate:8.1f}  = {rate / raw:.3f}x raw TreeSHAP")
+        idle = result[f"idle_per_s_cf_{cf}"]
+        label = "counterfactuals on (default)" if cf else "counterfactuals off"
+        print(f"   explained/s, {label:29}: {rate:8.1f}  = {rate / raw:.3f}x raw TreeSHAP")
+        print(f"   all jobs done/s, {label:25}: {idle:8.1f}")
     print(f"   raw TreeSHAP rows/s                         : {raw:8.1f}")
     default = result["explained_per_s_cf_True"] / raw
     print(f"   target >= 0.8x raw TreeSHAP: {'met' if default >= 0.8 else 'MISSED'} (default)")

@@ -238,6 +238,8 @@ class ExplanationOut(BaseModel):
     ranking: list[str]
     flags: list[dict[str, Any]]
     counterfactual: dict[str, Any] | None
+    # done | pending (computed after the explanation, shortly) | failed | off
+    counterfactual_status: Literal["done", "pending", "failed", "off"]
     reproducibility: dict[str, Any]
 
 

@@ -263,7 +263,22 @@ def _counterfactual(
     exp: StoredExplanation, features: dict[str, Any], scale: str
 ) -> CounterfactualText:
     cf = exp.counterfactual
-    if cf is None or not cf.found or not cf.changes:
+    if cf is None and exp.counterfactual_status == "pending":
+        return CounterfactualText(
+            found=False,
+            sentences=[
+                _(
+                    "We are still working out what could have changed the result. "
+                    "Look again in a little while."
+                )
+            ],
+        )
+    if cf is None:  # the search failed or is switched off
+        return CounterfactualText(
+            found=False,
+            sentences=[_("We could not work out what could have changed the result.")],
+        )
+    if not cf.found or not cf.changes:
         return CounterfactualText(
             found=False,
             sentences=[

@@ -5,8 +5,13 @@ The worker writes ``Explanation.payload`` (encrypted JSON) as::
     {
       "explanation": <explainers.Explanation.to_dict()>,
       "counterfactual": <explainers.Counterfactual.to_dict()> | null,
+      "counterfactual_status": "done" | "pending" | "failed" | "off",
       "flags": [{"code", "feature", "detail"}, ...]
     }
+
+The counterfactual search (many model evaluations) runs as a follow-up job after the
+explanation is stored, so an explanation is ``ready`` with ``counterfactual_status``
+``pending`` until that job fills it in.
 
 and pages read it only through :class:`StoredExplanation` (``StoredExplanation.from_row``),
 so the payload's layout can evolve in one place. Fields of the read-model (stable contract):
@@ -34,6 +39,8 @@ so the payload's layout can evolve in one place. Fields of the read-model (stabl
     ``none-within-bounds``, ``no-actionable-features``, ``no-threshold``), ``changes`` (list
     of :class:`Change` ``feature``/``old``/``new`` JSON values; only actionable, non-sensitive
     features), ``original_output``, ``new_output``, ``threshold``.
+``counterfactual_status``
+    ``done``, ``pending`` (its follow-up job is queued), ``failed`` or ``off``.
 ``flags``
     :class:`FlagView` list (``code``, ``feature``, ``detail``). Codes:
     ``sensitive-top-contributor`` (a sensitive feature or proxy is among the top
@@ -130,16 +137,22 @@ def build_payload(
     explanation: Mapping[str, Any],
     counterfactual: Mapping[str, Any] | None,
     feature_considerations: Mapping[str, str],
+    counterfactual_status: str | None = None,
 ) -> dict[str, Any]:
     """The payload the worker stores, from explainers' ``to_dict()`` results.
 
     ``feature_considerations`` maps feature key -> consideration key (from the manifest), so
-    pages need not load the manifest to group contributions.
+    pages need not load the manifest to group contributions. ``counterfactual_status`` is
+    ``done`` when a counterfactual is given, else ``pending`` (its follow-up job is queued),
+    ``failed`` or ``off``.
     """
+    if counterfactual_status is None:
+        counterfactual_status = "off" if counterfactual is None else "done"
     return {
         "version": PAYLOAD_VERSION,
         "explanation": dict(explanation),
         "counterfactual": None if counterfactual is None else dict(counterfactual),
+        "counterfactual_status": counterfactual_status,
         "flags": list(explanation.get("flags", [])),
         "feature_considerations": dict(feature_considerations),
     }
@@ -160,6 +173,8 @@ class StoredExplanation:
     counterfactual: CounterfactualView | None
     flags: tuple[FlagView, ...]
     reproducibility: Reproducibility
+    # done | pending (its search is queued after the explanation) | failed | off
+    counterfactual_status: str = "done"
 
     @classmethod
     def from_row(cls, row: Explanation) -> StoredExplanation:
@@ -234,6 +249,9 @@ class StoredExplanation:
             considerations=considerations,
             ranking=ranking,
             counterfactual=counterfactual,
+            counterfactual_status=str(
+                payload.get("counterfactual_status", "done" if counterfactual else "off")
+            ),
             flags=flags,
             reproducibility=reproducibility,
         )
@@ -276,6 +294,7 @@ class StoredExplanation:
                 "new_output": self.counterfactual.new_output,
                 "threshold": self.counterfactual.threshold,
             },
+            "counterfactual_status": self.counterfactual_status,
             "reproducibility": asdict(self.reproducibility)
             | {"record_values": dict(self.reproducibility.record_values)},
         }

@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 
 from portal.db import Database, utcnow
 from portal.decisions.models import Job
+from portal.decisions.worker import JOB_KINDS
 
 log = logging.getLogger(__name__)
 EXPLAIN_TASK = "portal.explain"
@@ -111,7 +112,7 @@ def sweep(
         job_ids = session.scalars(
             select(Job.id)
             .where(
-                Job.kind == "explain",
+                Job.kind.in_(JOB_KINDS),
                 or_(
                     and_(
                         Job.status == "pending",
@@ -172,8 +173,32 @@ def _configure_from_environment(sender: Celery, **_: Any) -> None:
 
 @celery.task(name=EXPLAIN_TASK, acks_late=True)
 def explain_job(job_id: int) -> int:
-    """Claim the job (if still due) and store its explanation; returns jobs processed."""
+    """Claim the job (if still due) and store its result; returns jobs processed. An
+    explanation queues its counterfactual search as a follow-up job, sent on from here."""
     from portal.decisions.worker import WorkerOptions, run_due
 
     db, settings = _database()
-    return run_due(db, WorkerOptions.from_settings(settings), job_ids=[job_id])
+    processed = run_due(db, WorkerOptions.from_settings(settings), job_ids=[job_id])
+    if processed:
+        send_follow_ups(db, settings.celery_broker_url, job_id)
+    return processed
+
+
+def send_follow_ups(db: Database, broker_url: str, job_id: int) -> int:
+    """Send the not yet dispatched pending jobs of the same decision (best effort: the
+    sweeper sends whatever this misses)."""
+    with db.transaction() as session:
+        decision_id = select(Job.decision_id).where(Job.id == job_id).scalar_subquery()
+        follow_ups = session.scalars(
+            select(Job.id).where(
+                Job.decision_id == decision_id,
+                Job.id != job_id,
+                Job.status == "pending",
+                Job.dispatched_at.is_(None),
+            )
+        ).all()
+    sent = send(broker_url, follow_ups) if follow_ups else []
+    if sent:
+        with db.transaction() as session:
+            mark_dispatched(session, sent, utcnow())
+    return len(sent)

@@ -6,6 +6,12 @@ The ``job`` table is the source of truth (an outbox written with the decision). 
 the explanations without holding a transaction, then stores each result (explanation row,
 decision ``ready``, recomputed output, mismatch flag, audit event) in one transaction.
 
+Two kinds of job: ``explain`` (the explanation; the decision becomes ``ready``) and its
+follow-up ``counterfactual`` (the search for "what could have changed the result", many
+model evaluations), queued when the explanation is stored and claimed only after waiting
+explanations, so a citizen never waits for a search to read their explanation. A failed
+search marks only the explanation's ``counterfactual_status``, never the decision.
+
 Fairness: jobs are taken oldest first, but round-robin across sending systems, so one
 system's flood cannot starve the others; a claim takes at most ``batch_size`` jobs.
 Rows of one model version are explained in one vectorised call.
@@ -30,18 +36,24 @@ from dataclasses import dataclass
 from typing import Any
 
 from flask import Flask
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, case, or_, select, update
 from sqlalchemy.orm import Session, load_only
 
 from portal.db import Database, utcnow
 from portal.decisions.explanations import build_payload, new_explanation
-from portal.decisions.models import Decision, Job
+from portal.decisions.models import Decision, Explanation, Job
 from portal.oversight.audit import WORKER, record_event
 from portal.registry.models import ModelVersion
 
 log = logging.getLogger(__name__)
 _EXTENSION = "portal.worker"
 MAX_BACKOFF_SECONDS = 3600
+#: The explanation itself (the decision becomes ready when it is stored).
+EXPLAIN = "explain"
+#: "What could have changed the result": a search of many model evaluations, so it runs as a
+#: follow-up job after the explanation is stored, and explanations are claimed first.
+COUNTERFACTUAL = "counterfactual"
+JOB_KINDS = (EXPLAIN, COUNTERFACTUAL)
 
 
 @dataclass(frozen=True)
@@ -50,6 +62,7 @@ class WorkerOptions:
     lease_seconds: int = 300
     backoff_seconds: float = 2.0
     counterfactuals: bool = True
+    counterfactual_attempts: int = 3
 
     @classmethod
     def from_settings(cls, settings: Any) -> WorkerOptions:
@@ -63,7 +76,7 @@ class WorkerOptions:
 
 def _due(now: dt.datetime) -> Any:
     return and_(
-        Job.kind == "explain",
+        Job.kind.in_(JOB_KINDS),
         or_(
             and_(Job.status == "pending", Job.next_attempt_at <= now),
             and_(Job.status == "running", Job.locked_until < now),
@@ -94,7 +107,7 @@ def claim(
         by_system[system_id] = deque(
             session.scalars(
                 base.where(Decision.system_id == system_id)
-                .order_by(Job.next_attempt_at, Job.id)
+                .order_by(case((Job.kind == EXPLAIN, 0), else_=1), Job.next_attempt_at, Job.id)
                 .limit(limit)
             ).all()
         )
@@ -157,6 +170,7 @@ def _bundle(session: Session, model_version_id: int) -> Any:
 @dataclass
 class _Work:
     job_id: int
+    kind: str
     decision_id: int
     public_id: str
     subject_key: str
@@ -183,28 +197,38 @@ def _safe_reason(exc: BaseException) -> str:
 
 
 def _explain_group(bundle: Any, works: list[_Work], options: WorkerOptions) -> list[_Done]:
-    from explainers import counterfactual, explain_rows
+    from explainers import explain_rows
 
     rows = [w.features for w in works]
     results = explain_rows(bundle, rows, reported_outputs=[w.reported_output for w in works])
     members = {f.key: f.consideration for f in bundle.manifest.features}
-    done = []
-    for work, result in zip(works, results, strict=True):
-        cf = counterfactual(bundle, work.features).to_dict() if options.counterfactuals else None
-        done.append(_Done(work, build_payload(result.to_dict(), cf, members), result))
-    return done
+    status = "pending" if options.counterfactuals else "off"
+    return [
+        _Done(work, build_payload(result.to_dict(), None, members, status), result)
+        for work, result in zip(works, results, strict=True)
+    ]
+
+
+def _counterfactual_group(bundle: Any, works: list[_Work], _options: WorkerOptions) -> list[_Done]:
+    from explainers import counterfactual
+
+    return [
+        _Done(work, {"counterfactual": counterfactual(bundle, work.features).to_dict()}, None)
+        for work in works
+    ]
 
 
 def _load_work(db: Database, job_ids: Sequence[int]) -> list[_Work]:
     with db.transaction() as session:
         rows = session.execute(
-            select(Job.id, Decision)
+            select(Job.id, Job.kind, Decision)
             .join(Decision, Decision.id == Job.decision_id)
             .where(Job.id.in_(job_ids))
         ).all()
         return [
             _Work(
                 job_id=job_id,
+                kind=kind,
                 decision_id=d.id,
                 public_id=d.public_id,
                 subject_key=d.subject_key,
@@ -212,19 +236,58 @@ def _load_work(db: Database, job_ids: Sequence[int]) -> list[_Work]:
                 features=d.features,
                 reported_output=d.reported_output,
             )
-            for job_id, d in rows
+            for job_id, kind, d in rows
         ]
 
 
-def _store(session: Session, done: _Done, now: dt.datetime) -> bool:
-    work, record = done.work, done.record
-    finished = session.execute(
-        update(Job)
-        .where(Job.id == work.job_id, Job.status == "running")
-        .values(status="done", finished_at=now, locked_until=None, last_error=None)
-    ).rowcount
-    if not finished:  # lease lost and the job finished elsewhere
+def _finish(session: Session, work: _Work, now: dt.datetime) -> bool:
+    """Mark a claimed job done; False if its lease was lost and it finished elsewhere."""
+    return bool(
+        session.execute(
+            update(Job)
+            .where(Job.id == work.job_id, Job.status == "running")
+            .values(status="done", finished_at=now, locked_until=None, last_error=None)
+        ).rowcount
+    )
+
+
+def _set_counterfactual(session: Session, decision_id: int, **changes: Any) -> None:
+    explanation = session.scalars(
+        select(Explanation).where(Explanation.decision_id == decision_id)
+    ).one_or_none()
+    if explanation is not None:  # a new dict: the encrypted column sees the change
+        explanation.payload = {**explanation.payload, **changes}
+
+
+def _store_counterfactual(session: Session, done: _Done, now: dt.datetime) -> bool:
+    if not _finish(session, done.work, now):
         return False
+    _set_counterfactual(
+        session,
+        done.work.decision_id,
+        counterfactual=done.payload["counterfactual"],
+        counterfactual_status="done",
+    )
+    return True
+
+
+def _store(session: Session, done: _Done, now: dt.datetime, options: WorkerOptions) -> bool:
+    if done.work.kind == COUNTERFACTUAL:
+        return _store_counterfactual(session, done, now)
+    work, record = done.work, done.record
+    if not _finish(session, work, now):
+        return False
+    if options.counterfactuals:
+        session.add(
+            Job(
+                kind=COUNTERFACTUAL,
+                decision_id=work.decision_id,
+                status="pending",
+                max_attempts=options.counterfactual_attempts,
+                next_attempt_at=now,
+                created_at=now,
+            )
+        )
     flag_codes = [f["code"] for f in done.payload["flags"]]
     mismatch = "output-mismatch" in flag_codes
     session.add(new_explanation(work.decision_id, done.payload, record, created_at=now))
@@ -262,7 +325,12 @@ def _fail(
         return
     job.last_error = reason
     job.locked_until = None
-    if job.attempts >= job.max_attempts:
+    if job.attempts >= job.max_attempts and job.kind == COUNTERFACTUAL:
+        # The explanation stands; the page says the search could not be done.
+        job.status = "failed"
+        job.finished_at = now
+        _set_counterfactual(session, work.decision_id, counterfactual_status="failed")
+    elif job.attempts >= job.max_attempts:
         job.status = "failed"
         job.finished_at = now
         session.execute(
@@ -292,27 +360,29 @@ def process(
     *,
     now: dt.datetime | None = None,
 ) -> int:
-    """Compute and store the explanations of claimed jobs; returns how many were stored.
+    """Compute and store the results of claimed jobs (explanations, and counterfactual
+    searches as their follow-ups); returns how many were stored.
 
     ``now`` (tests) fixes the clock for back-off; by default the time after computing."""
     works = _load_work(db, job_ids)
-    groups: dict[int, list[_Work]] = defaultdict(list)
+    groups: dict[tuple[str, int], list[_Work]] = defaultdict(list)
     for work in works:
-        groups[work.model_version_id].append(work)
+        groups[(work.kind, work.model_version_id)].append(work)
     stored = 0
-    for model_version_id, group in groups.items():
+    for (kind, model_version_id), group in groups.items():
+        compute = _counterfactual_group if kind == COUNTERFACTUAL else _explain_group
         done: list[_Done] = []
         failed: list[tuple[_Work, str]] = []
         try:
             with db.transaction() as session:
                 bundle = _bundle(session, model_version_id)
             try:
-                done = _explain_group(bundle, group, options)
+                done = compute(bundle, group, options)
             except Exception:
-                # one bad row must not fail the others: explain them one by one
+                # one bad row must not fail the others: compute them one by one
                 for work in group:
                     try:
-                        done.extend(_explain_group(bundle, [work], options))
+                        done.extend(compute(bundle, [work], options))
                     except Exception as exc:
                         failed.append((work, _safe_reason(exc)))
         except Exception as exc:  # the model itself cannot be loaded
@@ -320,7 +390,7 @@ def process(
         finished_at = now or utcnow()
         with db.transaction() as session:
             for item in done:
-                stored += _store(session, item, finished_at)
+                stored += _store(session, item, finished_at, options)
             for work, reason in failed:
                 log.warning("explanation job %s failed: %s", work.job_id, reason)
                 _fail(session, work, reason, options, finished_at)
@@ -383,6 +453,9 @@ def retry_jobs(
         job.locked_until = None
         job.finished_at = None
         job.dispatched_at = None
+        if job.kind == COUNTERFACTUAL:
+            _set_counterfactual(session, job.decision_id, counterfactual_status="pending")
+            continue
         session.execute(
             update(Decision)
             .where(Decision.id == job.decision_id)

@@ -42,7 +42,8 @@ class SeedReport:
     decisions_accepted: int = 0
     decisions_duplicate: int = 0
     decisions_rejected: int = 0
-    explanations: int = 0
+    # Worker jobs run: each decision's explanation and then its counterfactual search.
+    jobs_run: int = 0
     problems: list[str] = field(default_factory=list)
 
 
@@ -168,7 +169,7 @@ def seed(app: Flask) -> SeedReport:
             if item["status"] == "rejected":
                 report.problems.append(f"item {item['id']}: {item['error']}")
     options = WorkerOptions.from_settings(app.config["SETTINGS"])
-    report.explanations = run_until_idle(get_db(app), options)
+    report.jobs_run = run_until_idle(get_db(app), options)
     return report
 
 
@@ -214,8 +215,8 @@ def register(app: Flask) -> None:
         click.echo(
             f"models registered: {report.models_registered}; decisions accepted: "
             f"{report.decisions_accepted}, already there: {report.decisions_duplicate}, "
-            f"rejected: {report.decisions_rejected}; explanations computed: "
-            f"{report.explanations}"
+            f"rejected: {report.decisions_rejected}; worker jobs run (explanations and "
+            f"counterfactual searches): {report.jobs_run}"
         )
         for problem in report.problems[:20]:
             click.echo(f"problem: {problem}", err=True)

@@ -264,3 +264,27 @@ def test_viewing_a_case_is_logged(client, citizens, cases_of, login_citizen, ses
     assert event.subject_key == principal.subject_key == ledighed.subject_key
     assert (event.actor_kind, event.actor_role, event.purpose) == ("citizen", "citizen", "own-case")
     assert citizens["anne"].cpr not in (event.actor_ref + str(event.details))
+
+
+@pytest.mark.parametrize(
+    ("status", "text"),
+    [
+        ("pending", "Vi er stadig ved at regne ud, hvad der kunne have ændret resultatet."),
+        ("failed", "Vi kunne ikke regne ud, hvad der kunne have ændret resultatet."),
+    ],
+)
+def test_counterfactual_not_there_yet_or_failed_is_said_plainly(
+    client, session, citizens, cases_of, login_citizen, status, text
+):
+    ledighed, _ = cases_of(citizens["anne"])
+    explanation = ledighed.explanation
+    explanation.payload = {
+        **explanation.payload,
+        "counterfactual": None,
+        "counterfactual_status": status,
+    }
+    session.flush()
+    login_citizen(citizens["anne"])
+    html = client.get(f"/mine-sager/{ledighed.public_id}").get_data(as_text=True)
+    assert text in html
+    assert "Vi fandt ingen lille ændring" not in html

@@ -26,17 +26,27 @@ def decision(session, public_id: str) -> Decision:
     return session.scalar(select(Decision).where(Decision.public_id == public_id))
 
 
-def job_of(session, public_id: str) -> Job:
+def job_of(session, public_id: str, kind: str = "explain") -> Job:
     return session.scalar(
         select(Job)
         .join(Decision, Decision.id == Job.decision_id)
-        .where(Decision.public_id == public_id)
+        .where(Decision.public_id == public_id, Job.kind == kind)
     )
 
 
 def test_explanations_are_stored_and_audited(app, session, ingest, demo_bodies) -> None:
     ids = [ingest(body) for body in demo_bodies[:6]]
-    assert run_until_idle(get_db(app)) == 6
+    # First round: the explanations; each queues its counterfactual search as a follow-up.
+    assert run_due(get_db(app), WorkerOptions()) == 6
+    for public_id in ids:
+        row = decision(session, public_id)
+        session.refresh(row)
+        assert row.status == "ready"
+        stored = StoredExplanation.from_row(row.explanation)
+        assert (stored.counterfactual, stored.counterfactual_status) == (None, "pending")
+        assert job_of(session, public_id, "counterfactual").status == "pending"
+    assert run_until_idle(get_db(app)) == 6  # then the searches
+    session.expire_all()
     for public_id, body in zip(ids, demo_bodies[:6], strict=True):
         row = decision(session, public_id)
         session.refresh(row)
@@ -49,7 +59,9 @@ def test_explanations_are_stored_and_audited(app, session, ingest, demo_bodies) 
         assert {c.key for c in stored.contributions} == set(body["features"])
         assert stored.reproducibility.artifact_sha256 == row.model_version.artifact_sha256
         assert row.explanation.payload["counterfactual"] is not None
+        assert stored.counterfactual_status == "done"
         assert job_of(session, public_id).status == "done"
+        assert job_of(session, public_id, "counterfactual").status == "done"
     events = session.scalars(
         select(AuditEvent).where(AuditEvent.action == "explanation.computed")
     ).all()
@@ -133,7 +145,7 @@ def test_failing_job_backs_off_then_fails_and_can_be_retried(
     monkeypatch.undo()
     assert retry_jobs(session, decision_public_id=public_id) == 1
     session.flush()
-    assert run_until_idle(db) == 1
+    assert run_until_idle(db) == 2  # the explanation, then its counterfactual search
     session.refresh(row)
     assert row.status == "ready"
 
@@ -154,3 +166,42 @@ def test_one_bad_row_does_not_fail_the_others(app, session, ingest, demo_bodies)
 
 def test_retry_needs_a_target(session) -> None:
     assert retry_jobs(session) == 0
+
+
+def test_a_failing_counterfactual_search_never_fails_the_decision(
+    app, session, ingest, demo_bodies, monkeypatch
+) -> None:
+    import explainers
+
+    public_id = ingest(demo_bodies[0])
+    db = get_db(app)
+    start = utcnow()
+    assert run_due(db, WorkerOptions(), now=start) == 1  # the explanation
+
+    def broken(*args, **kwargs):
+        raise explainers.UnsupportedModelError("search exploded")
+
+    monkeypatch.setattr(explainers, "counterfactual", broken)
+    options = WorkerOptions(backoff_seconds=1)
+    for hours in (1, 2, 3):  # three attempts (counterfactual_attempts), far apart
+        assert run_due(db, options, now=start + dt.timedelta(hours=hours)) == 1
+    search = job_of(session, public_id, "counterfactual")
+    row = decision(session, public_id)
+    session.refresh(search)
+    session.refresh(row)
+    assert search.status == "failed"
+    assert search.last_error.startswith("unsupported-model")
+    assert row.status == "ready"  # the explanation stands
+    stored = StoredExplanation.from_row(row.explanation)
+    assert (stored.counterfactual, stored.counterfactual_status) == (None, "failed")
+
+    monkeypatch.undo()
+    assert retry_jobs(session, decision_public_id=public_id) == 1
+    session.flush()
+    session.refresh(row)
+    assert row.status == "ready"  # retrying the search does not hide the explanation
+    assert run_until_idle(db) == 1
+    session.expire_all()
+    stored = StoredExplanation.from_row(decision(session, public_id).explanation)
+    assert stored.counterfactual is not None
+    assert stored.counterfactual_status == "done"

@@ -46,7 +46,7 @@ def test_demo_seed_goes_through_the_api_and_a_rerun_adds_nothing(
         n = len(decisions)
         assert n > 0
         assert f"models registered: 2; decisions accepted: {n}, already there: 0" in first.output
-        assert f"explanations computed: {n}" in first.output
+        assert f"counterfactual searches): {2 * n}" in first.output  # one of each per decision
         models = session.scalars(select(ModelVersion)).all()
         assert sorted(m.status for m in models) == ["active", "active"]
         demo_system = session.scalar(select(System).where(System.name == DEMO_SYSTEM))
@@ -72,6 +72,6 @@ def test_demo_seed_goes_through_the_api_and_a_rerun_adds_nothing(
     second = app.test_cli_runner().invoke(args=["demo", "seed"])
     assert second.exit_code == 0, second.output
     assert f"models registered: 0; decisions accepted: 0, already there: {n}" in second.output
-    assert "explanations computed: 0" in second.output
+    assert "counterfactual searches): 0" in second.output
     assert table_counts(app) == counts
     db.engine.dispose()
