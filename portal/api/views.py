@@ -190,24 +190,22 @@ def _own_model(system: Caller, name: str, version: str) -> ModelVersion:
     return model
 
 
-@bp.post("/models/<name>/<version>/activate")
-def activate_model(name: str, version: str) -> Any:
+def _change_status(name: str, version: str, change: Any) -> Any:
+    """Activate or retire a version, by the system that registered it (others: 404)."""
     _, system = _signed(read_body(_settings().max_webhook_bytes))
     _own_model(system, name, version)
-    model = admin.activate_model(
-        request_session(), name, version, actor=services.system_actor(system)
-    )
+    model = change(request_session(), name, version, actor=services.system_actor(system))
     return jsonify(_model_body(model))
+
+
+@bp.post("/models/<name>/<version>/activate")
+def activate_model(name: str, version: str) -> Any:
+    return _change_status(name, version, admin.activate_model)
 
 
 @bp.post("/models/<name>/<version>/retire")
 def retire_model(name: str, version: str) -> Any:
-    _, system = _signed(read_body(_settings().max_webhook_bytes))
-    _own_model(system, name, version)
-    model = admin.retire_model(
-        request_session(), name, version, actor=services.system_actor(system)
-    )
-    return jsonify(_model_body(model))
+    return _change_status(name, version, admin.retire_model)
 
 
 @bp.get("/openapi.json")
