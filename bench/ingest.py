@@ -162,6 +162,34 @@ def stop(proc: Any) -> None:
             proc.wait(5)
 
 
+def server_cpu_seconds(proc: Any) -> float:
+    """CPU time (user + system) used so far by gunicorn's workers, from /proc (Linux)."""
+    children = subprocess.run(
+        ["pgrep", "-P", str(proc.pid)], capture_output=True, text=True, check=False
+    ).stdout.split()
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for pid in children:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / ticks  # utime, stime
+    return total
+
+
+def measured(proc: Any, run: Any) -> Result:
+    """Run a load phase and record the server's CPU time per answered request."""
+    before, client_before = server_cpu_seconds(proc), os.times()
+    result: Result = run()
+    client_after = os.times()
+    answered = max(sum(result.statuses.values()), 1)
+    result.server_cpu_ms = (server_cpu_seconds(proc) - before) * 1000 / answered
+    client = (client_after.user + client_after.system) - (client_before.user + client_before.system)
+    result.client_cpu_ms = client * 1000 / answered
+    return result
+
+
 # --- the portal's database -------------------------------------------------------------------
 
 
@@ -251,6 +279,8 @@ class Result:
         self.errors = 0
         self.lock = threading.Lock()
         self.seconds = 0.0
+        self.server_cpu_ms = float("nan")  # server CPU per answered request (``measured``)
+        self.client_cpu_ms = float("nan")  # the load generator's own CPU per request
 
     def add(self, latency: float, status: int) -> None:
         with self.lock:
@@ -487,11 +517,13 @@ def main() -> None:
         closed_loop(portal_port, path, presign(secret, bodies, 200, "warm"), 2, 1)
         closed_loop(bare_port, path, presign(secret, bodies, 200, "warmb"), 2, 1)
 
-        bare_single = closed_loop(
-            bare_port, path, presign(secret, bodies, budget, "bare"), args.threads, seconds
+        bare_reqs = presign(secret, bodies, budget, "bare")
+        bare_single = measured(
+            bare, lambda: closed_loop(bare_port, path, bare_reqs, args.threads, seconds)
         )
-        single = closed_loop(
-            portal_port, path, presign(secret, bodies, budget, "single"), args.threads, seconds
+        single_reqs = presign(secret, bodies, budget, "single")
+        single = measured(
+            portal, lambda: closed_loop(portal_port, path, single_reqs, args.threads, seconds)
         )
         batch_reqs = presign(secret, bodies, int(seconds * 40), "batch", batch=100)
         batches = closed_loop(portal_port, f"{path}/batch", batch_reqs, 2, seconds)
@@ -508,6 +540,11 @@ def main() -> None:
     ratio = single.rate() / bare_single.rate()
     verdict = "met" if ratio >= 0.4 else "MISSED"
     print(f"   portal / bare  : {ratio:.2f}x   (target >= 0.4x: {verdict})")
+    print(
+        f"   server CPU per request: bare {bare_single.server_cpu_ms:.2f} ms, "
+        f"portal {single.server_cpu_ms:.2f} ms (gunicorn workers, from /proc); "
+        f"load generator {bare_single.client_cpu_ms:.2f} / {single.client_cpu_ms:.2f} ms"
+    )
     print("\n2. batches of 100, closed loop, 2 connections")
     print(f"   portal batch   : {fmt(batches, 100)}   (latency per batch)")
     batch_ratio = batches.rate(100) / single.rate()

@@ -13,11 +13,12 @@ from contextlib import contextmanager
 from typing import Any, ClassVar
 
 from sqlalchemy import JSON, DateTime, LargeBinary, MetaData, create_engine, event
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
 from portal.crypto import active_key_ring
+from portal.write_gate import GatedConnection, begin_immediate, gate_path
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -80,7 +81,8 @@ class EncryptedJSON(TypeDecorator[Any]):
         return None if value is None else active_key_ring().decrypt_json(bytes(value))
 
 
-def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any, gate: str | None) -> None:
+    dbapi_connection.gate = gate  # see portal.write_gate
     # Let SQLAlchemy, not pysqlite, decide where transactions begin (savepoints need it).
     dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
@@ -113,13 +115,21 @@ def _sqlite_begin(conn: Connection) -> None:
     if fairy.info.get(_QUERY_ONLY, False) != read_only:
         driver.execute(f"PRAGMA query_only={'ON' if read_only else 'OFF'}")
         fairy.info[_QUERY_ONLY] = read_only
-    driver.execute("BEGIN" if read_only else "BEGIN IMMEDIATE")
+    if read_only:
+        driver.execute("BEGIN")
+    else:
+        begin_immediate(driver)
 
 
 def make_engine(url: str, **kwargs: Any) -> Engine:
     if url.startswith("sqlite"):
-        engine = create_engine(url, connect_args={"check_same_thread": False}, **kwargs)
-        event.listen(engine, "connect", _sqlite_pragmas)
+        gate = gate_path(make_url(url).database or "")
+        engine = create_engine(
+            url,
+            connect_args={"check_same_thread": False, "factory": GatedConnection},
+            **kwargs,
+        )
+        event.listen(engine, "connect", lambda conn, record: _sqlite_pragmas(conn, record, gate))
         event.listen(engine, "begin", _sqlite_begin)
         return engine
     return create_engine(url, pool_pre_ping=True, **kwargs)
@@ -200,4 +210,4 @@ def begin_write_phase(session: Session) -> None:
         driver.execute("COMMIT")
     driver.execute("PRAGMA query_only=OFF")
     fairy.info[_QUERY_ONLY] = False
-    driver.execute("BEGIN IMMEDIATE")
+    begin_immediate(driver)

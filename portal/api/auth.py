@@ -7,11 +7,12 @@ import hashlib
 import threading
 from dataclasses import dataclass
 
-from sqlalchemy import LargeBinary, and_, or_, select, type_coerce
+from sqlalchemy import LargeBinary, and_, bindparam, or_, select, type_coerce
 from sqlalchemy.orm import Session
 
 from portal.api.signing import SignatureError, SignedHeaders, check_timestamp, verify
 from portal.crypto import KeyRing, active_key_ring
+from portal.db import UTCDateTime
 from portal.errors import Forbidden
 from portal.registry.models import System, WebhookSecret
 
@@ -74,6 +75,30 @@ def valid_secrets(session: Session, system: System | Caller, now: dt.datetime) -
     return [_decrypted(secret_id, bytes(ciphertext)) for secret_id, ciphertext in rows]
 
 
+# The system by name, with its secrets valid at ``now`` (built once: it runs per request).
+_SYSTEM_AND_SECRETS = (
+    select(
+        System.id,
+        System.name,
+        System.status,
+        WebhookSecret.id,
+        type_coerce(WebhookSecret.secret, LargeBinary),
+    )
+    .select_from(System)
+    .outerjoin(
+        WebhookSecret,
+        and_(
+            WebhookSecret.system_id == System.id,
+            or_(
+                WebhookSecret.valid_until.is_(None),
+                WebhookSecret.valid_until > bindparam("now", type_=UTCDateTime()),
+            ),
+        ),
+    )
+    .where(System.name == bindparam("name"))
+)
+
+
 def authenticate(
     session: Session,
     signed: SignedHeaders,
@@ -89,24 +114,9 @@ def authenticate(
     its secrets valid at ``now``.
     """
     check_timestamp(signed, now, tolerance_seconds)
-    rows = session.execute(
-        select(
-            System.id,
-            System.name,
-            System.status,
-            WebhookSecret.id,
-            type_coerce(WebhookSecret.secret, LargeBinary),
-        )
-        .select_from(System)
-        .outerjoin(
-            WebhookSecret,
-            and_(
-                WebhookSecret.system_id == System.id,
-                or_(WebhookSecret.valid_until.is_(None), WebhookSecret.valid_until > now),
-            ),
-        )
-        .where(System.name == signed.system)
-    ).all()
+    rows = (
+        session.connection().execute(_SYSTEM_AND_SECRETS, {"name": signed.system, "now": now}).all()
+    )
     if not rows:
         raise SignatureError()
     secrets = [_decrypted(row[3], bytes(row[4])) for row in rows if row[3] is not None]

@@ -23,7 +23,8 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol, cast
 
 from pydantic import ValidationError
-from sqlalchemy import CursorResult, Table, insert, select, update
+from sqlalchemy import CursorResult, Insert, Table, bindparam, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -118,6 +119,11 @@ _MANIFESTS: dict[tuple[int, str], Any] = {}
 _MANIFEST_CACHE_SIZE = 64
 
 
+_MODEL_ROW = select(ModelVersion.id, ModelVersion.status, ModelVersion.artifact_sha256).where(
+    ModelVersion.name == bindparam("name"), ModelVersion.version == bindparam("version")
+)
+
+
 @dataclass(frozen=True)
 class ModelChoice:
     id: int
@@ -141,11 +147,8 @@ class ModelCatalog:
     def _load(self, name: str, version: str) -> ModelChoice | None:
         from explainers.manifest import parse_manifest
 
-        row = self.session.execute(
-            select(ModelVersion.id, ModelVersion.status, ModelVersion.artifact_sha256).where(
-                ModelVersion.name == name, ModelVersion.version == version
-            )
-        ).first()
+        connection = self.session.connection()
+        row = connection.execute(_MODEL_ROW, {"name": name, "version": version}).first()
         if row is None:
             return None
         cache_key = (row.id, row.artifact_sha256)
@@ -314,13 +317,41 @@ _DECISION = cast(Table, Decision.__table__)
 _JOB = cast(Table, Job.__table__)
 
 
+# Built once: constructing a statement costs more than running it on the hot path.
+_INSERTS = {table.name: insert(table) for table in (_DELIVERY, _DECISION, _JOB)}
+
+
 def _insert_one(session: Session, table: Table, values: dict[str, Any]) -> int:
-    """Insert one row (values as parameters, not ``.values()``: the compiled statement is
-    cached by its keys); its new primary key."""
-    result = cast(CursorResult[Any], session.execute(insert(table), values))
+    """Insert one row (Core, on the session's connection; values as parameters, so the
+    compiled statement is cached by its keys); its new primary key."""
+    result = cast(CursorResult[Any], session.connection().execute(_INSERTS[table.name], values))
     key = result.inserted_primary_key
     assert key is not None
     return int(key[0])
+
+
+_DELIVERY_CLAIMS: dict[str, Insert] = {}
+
+
+def _claim_delivery(session: Session, values: dict[str, Any]) -> bool:
+    """Insert a delivery unless its (system, key) is stored already; True if inserted.
+
+    ``ON CONFLICT DO NOTHING`` lets a repeat lose without an error, so a single decision
+    needs no savepoint. On PostgreSQL a concurrent insert of the same key waits for the
+    first transaction, then does nothing if it committed.
+    """
+    connection = session.connection()
+    dialect = connection.dialect.name
+    statement = _DELIVERY_CLAIMS.get(dialect)
+    if statement is None:
+        make = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}[dialect]
+        statement = (
+            make(_DELIVERY)
+            .on_conflict_do_nothing(index_elements=["system_id", "webhook_id"])
+            .returning(_DELIVERY.c.id)
+        )
+        _DELIVERY_CLAIMS[dialect] = statement
+    return connection.execute(statement, values).first() is not None
 
 
 def _new_decision(
@@ -443,37 +474,31 @@ def receive_decision(
 ) -> Answer:
     """Handle one signed decision: 202 new, 200 repeat, 409 reused id, 422 invalid.
 
-    Reads (repeat check, model lookup, validation) come first; on SQLite they may run in
-    the request's read phase, which ``begin_write_phase`` ends before the first write.
+    Reads (model lookup, validation) come first; on SQLite they may run in the request's
+    read phase, which ``begin_write_phase`` ends before the first write. A new key is
+    claimed by inserting its delivery (a repeat loses there, racing or not); only then are
+    the decision, its job and its audit event inserted: one statement each.
     """
     now = now or utcnow()
     digest = content_hash(body)
-    existing = _delivery(session, system.id, webhook_id)
-    if existing is not None:
-        return _repeat(session, system, existing, digest, "decision")
     decision_in, choice, details = validate_decision(ModelCatalog(session), body)
     if decision_in is None or choice is None:
+        # A repeat gets its first answer even if the body would not pass today (the model
+        # version may have been retired since), so a refusal is checked for a repeat.
+        existing = _delivery(session, system.id, webhook_id)
+        if existing is not None:
+            return _repeat(session, system, existing, digest, "decision")
         raise ValidationFailed(details=details)
     new = _new_decision(system, webhook_id, digest, decision_in, choice, options, now)
     begin_write_phase(session)
-    try:
-        with session.begin_nested():
-            _insert(session, [new])
-    except IntegrityError:
+    if not _claim_delivery(session, new.delivery):  # the key is taken: a repeat
         existing = _delivery(session, system.id, webhook_id)
-        if existing is None:  # the decision key is taken but not by a delivery: cannot happen
-            raise
+        if existing is None:  # taken and gone again: cannot happen (deliveries are kept)
+            raise RuntimeError("delivery key conflict without a stored delivery")
         return _repeat(session, system, existing, digest, "decision")
-    event = new.event
-    record_event(
-        session,
-        event.actor,
-        event.action,
-        purpose=event.purpose,
-        decision_public_id=event.decision_public_id,
-        subject_key=event.subject_key,
-        details=event.details,
-    )
+    new.decision_id = _insert_one(session, _DECISION, new.decision)
+    new.job_id = _insert_one(session, _JOB, {**new.job, "decision_id": new.decision_id})
+    record_events(session, [new.event])
     return Answer(202, new.response, [new.job_id])
 
 

@@ -94,8 +94,7 @@ def record_events(session: Session, pending: Sequence[PendingEvent]) -> list[Aud
     if session.get_bind().dialect.name == "postgresql":
         session.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": _ADVISORY_LOCK_ID})
     # (an ORM query: pending ORM-added events are flushed first, so the chain stays linear)
-    prev = session.scalar(select(AuditEvent.entry_hash).order_by(AuditEvent.id.desc()).limit(1))
-    prev = prev or GENESIS
+    prev = session.scalar(_CHAIN_HEAD) or GENESIS
     events: list[AuditEvent] = []
     rows: list[dict[str, Any]] = []
     now = utcnow()
@@ -116,16 +115,13 @@ def record_events(session: Session, pending: Sequence[PendingEvent]) -> list[Aud
         event.entry_hash = prev = _entry_hash(event.prev_hash, event)
         events.append(event)
         rows.append({column: getattr(event, column) for column in _COLUMNS})
-    table = cast(Table, AuditEvent.__table__)
     if len(rows) == 1:
-        result = cast(CursorResult[Any], session.execute(insert(table), rows[0]))
+        result = cast(CursorResult[Any], session.connection().execute(_INSERT, rows[0]))
         key = result.inserted_primary_key
         assert key is not None
         events[0].id = key[0]
     else:
-        ids = session.execute(
-            insert(table).returning(table.c.id, sort_by_parameter_order=True), rows
-        ).scalars()
+        ids = session.execute(_INSERT_RETURNING, rows).scalars()
         for event, event_id in zip(events, ids, strict=True):
             event.id = event_id
     return events
@@ -144,6 +140,13 @@ _COLUMNS = (
     "prev_hash",
     "entry_hash",
 )
+
+
+# Built once (the decision webhook appends an event per request).
+_TABLE = cast(Table, AuditEvent.__table__)
+_CHAIN_HEAD = select(AuditEvent.entry_hash).order_by(AuditEvent.id.desc()).limit(1)
+_INSERT = insert(_TABLE)
+_INSERT_RETURNING = insert(_TABLE).returning(_TABLE.c.id, sort_by_parameter_order=True)
 
 
 @dataclass(frozen=True)

@@ -103,7 +103,7 @@ def test_a_failure_after_the_insert_leaves_nothing(committed_app, committed, mon
     def boom(*args, **kwargs):
         raise RuntimeError("audit store down")
 
-    monkeypatch.setattr(services, "record_event", boom)
+    monkeypatch.setattr(services, "record_events", boom)
     client = SignedClient(committed_app.test_client(), committed)
     with pytest.raises(RuntimeError, match="audit store down"):
         client.post("/api/v1/decisions", decision_body(), webhook_id="fails-late")
