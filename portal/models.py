@@ -6,7 +6,7 @@ from portal.db import Base
 from portal.decisions.models import Decision, Delivery, Explanation, Job
 from portal.letters.models import LetterAttachment, OversightRecord
 from portal.oversight.models import AuditEvent
-from portal.registry.models import ModelVersion, System, WebhookSecret
+from portal.registry.models import ModelArtifact, ModelVersion, System, WebhookSecret
 
 __all__ = [
     "AuditEvent",
@@ -18,6 +18,7 @@ __all__ = [
     "Explanation",
     "Job",
     "LetterAttachment",
+    "ModelArtifact",
     "ModelVersion",
     "OversightRecord",
     "ServerSession",

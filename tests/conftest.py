@@ -167,7 +167,7 @@ def system_factory():
 def model_version_factory():
     import hashlib
 
-    from portal.registry.models import ModelVersion
+    from portal.registry.models import ModelArtifact, ModelVersion
 
     def make(session: Session, manifest: dict[str, Any] | None = None, status: str = "active"):
         manifest = manifest or MINIMAL_MANIFEST
@@ -178,8 +178,8 @@ def model_version_factory():
             status=status,
             manifest=manifest,
             responsible_unit=manifest["responsible_unit"],
-            artifact=artifact,
             artifact_sha256=hashlib.sha256(artifact).hexdigest(),
+            files=ModelArtifact(artifact=artifact),
         )
         session.add(version)
         session.flush()

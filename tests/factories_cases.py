@@ -3,7 +3,7 @@
 Used by tests/cases, tests/browser and bench/pages.py.
 
 A decision made here is what the portal would hold after the webhook and the worker: a
-``ModelVersion`` row with the demo model's manifest, artifact and background, a
+``ModelVersion`` row (its ``ModelArtifact`` holding the artifact and background), a
 ``Decision`` row with encrypted features, and an ``Explanation`` row whose payload the real
 ``explainers`` package computed (SHAP values and counterfactual), laid out by
 ``portal.decisions.explanations.build_payload`` like the worker does.
@@ -27,7 +27,7 @@ from sqlalchemy.orm import Session
 from portal.crypto import lookup_key
 from portal.decisions.explanations import build_payload, new_explanation
 from portal.decisions.models import Decision
-from portal.registry.models import ModelVersion, System
+from portal.registry.models import ModelArtifact, ModelVersion, System
 
 # Demo bodies are generated relative to this moment, so they are the same in every run.
 NOW = dt.datetime(2026, 6, 1, 12, 0, tzinfo=dt.UTC)
@@ -107,12 +107,11 @@ def add_world(session: Session, *, status: str = "active") -> DemoWorld:
             status=status,
             manifest=model.manifest,
             responsible_unit=model.manifest["responsible_unit"],
-            artifact=model.artifact,
             artifact_sha256=model.artifact_sha256,
-            background=model.background_csv,
             background_sha256=demo_bundles()[model.name].background_sha256,
             registered_by_system_id=system.id,
             activated_at=NOW,
+            files=ModelArtifact(artifact=model.artifact, background=model.background_csv),
         )
         session.add(version)
         versions[model.name] = version

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Connection, inspect
+from sqlalchemy import Connection, inspect, text
 
-from portal.migrate import alembic_config
+from portal.db import make_engine
+from portal.migrate import alembic_config, downgrade, upgrade
 from portal.models import Base
 
 
@@ -36,3 +39,88 @@ def test_no_plaintext_cpr_column(connection: Connection) -> None:
         for column in inspector.get_columns(table):
             if "cpr" in column["name"]:
                 assert column["type"].python_type is bytes, (table, column["name"])
+
+
+ARTIFACT = bytes(range(256)) * 1000  # larger than a page: SQLite keeps it in overflow pages
+BACKGROUND = b"alder,indkomst\n" + b"40,1000\n" * 5000
+
+
+def _columns(conn: Connection, table: str) -> set[str]:
+    return {c["name"] for c in inspect(conn).get_columns(table)}
+
+
+def test_0002_moves_the_model_blobs_to_their_own_table_and_back(committed_database_url) -> None:
+    """With a decision referring to the version (foreign keys on, as the portal runs), the
+    blobs move to ``model_artifact`` byte for byte, and a downgrade puts them back."""
+    engine = make_engine(committed_database_url("_blobs"))
+    at = dt.datetime(2026, 6, 1, 12, 0, tzinfo=dt.UTC)
+    try:
+        with engine.begin() as conn:
+            upgrade(conn, "0001")
+            conn.execute(
+                text(
+                    "INSERT INTO system (id, name, responsible_unit, status, created_at)"
+                    " VALUES (1, 'fagsystem', 'Enhed', 'active', :at)"
+                ),
+                {"at": at},
+            )
+            for id_, background in ((1, BACKGROUND), (2, None)):
+                conn.execute(
+                    text(
+                        "INSERT INTO model_version (id, name, version, status, manifest,"
+                        " responsible_unit, artifact, artifact_sha256, background,"
+                        " background_sha256, warnings, registered_at) VALUES (:id, 'm', :v,"
+                        " 'active', '{}', 'Enhed', :artifact, :sha, :background, NULL, '[]',"
+                        " :at)"
+                    ),
+                    {
+                        "id": id_,
+                        "v": str(id_),
+                        "artifact": ARTIFACT + bytes([id_]),
+                        "sha": f"{id_:064d}",
+                        "background": background,
+                        "at": at,
+                    },
+                )
+            conn.execute(
+                text(
+                    "INSERT INTO decision (id, public_id, system_id, model_version_id,"
+                    " delivery_key, case_reference, case_title, subject_key, subject_cpr,"
+                    " features, data_sources, reported_output, output_mismatch, outcome,"
+                    " decided_by, human_decided, followed_model, decided_at, received_at,"
+                    " status) VALUES (1, 'pub', 1, 1, 'key', 'sag-1', '{}', 'subject', :b, :b,"
+                    " :b, 0.5, :f, :b, 'sagsbehandler', :t, :t, :at, :at, 'received')"
+                ),
+                {"b": b"x", "f": False, "t": True, "at": at},
+            )
+
+        with engine.begin() as conn:
+            upgrade(conn, "0002")
+            assert not {"artifact", "background"} & _columns(conn, "model_version")
+            rows = conn.execute(
+                text(
+                    "SELECT model_version_id, artifact, background FROM model_artifact"
+                    " ORDER BY model_version_id"
+                )
+            ).all()
+            assert [(r[0], bytes(r[1]), r[2] and bytes(r[2])) for r in rows] == [
+                (1, ARTIFACT + b"\x01", BACKGROUND),
+                (2, ARTIFACT + b"\x02", None),
+            ]
+            assert conn.scalar(text("SELECT artifact_sha256 FROM model_version WHERE id = 2")) == (
+                f"{2:064d}"
+            )
+            assert conn.scalar(text("SELECT model_version_id FROM decision")) == 1
+
+        with engine.begin() as conn:
+            downgrade(conn, "0001")
+            assert "model_artifact" not in inspect(conn).get_table_names()
+            rows = conn.execute(
+                text("SELECT id, artifact, background FROM model_version ORDER BY id")
+            ).all()
+            assert [(r[0], bytes(r[1]), r[2] and bytes(r[2])) for r in rows] == [
+                (1, ARTIFACT + b"\x01", BACKGROUND),
+                (2, ARTIFACT + b"\x02", None),
+            ]
+    finally:
+        engine.dispose()

@@ -37,13 +37,13 @@ from typing import Any
 
 from flask import Flask
 from sqlalchemy import and_, case, or_, select, update
-from sqlalchemy.orm import Session, load_only
+from sqlalchemy.orm import Session
 
 from portal.db import Database, utcnow
 from portal.decisions.explanations import build_payload, new_explanation
 from portal.decisions.models import Decision, Explanation, Job
 from portal.oversight.audit import WORKER, record_event
-from portal.registry.models import ModelVersion
+from portal.registry.models import ModelArtifact, ModelVersion
 
 log = logging.getLogger(__name__)
 _EXTENSION = "portal.worker"
@@ -152,14 +152,12 @@ def _bundle(session: Session, model_version_id: int) -> Any:
     )
 
     def build() -> Any:
-        model = session.scalars(
-            select(ModelVersion)
+        row = session.execute(
+            select(ModelVersion.manifest, ModelArtifact.artifact, ModelArtifact.background)
+            .join(ModelVersion.files)
             .where(ModelVersion.id == model_version_id)
-            .options(
-                load_only(ModelVersion.manifest, ModelVersion.artifact, ModelVersion.background)
-            )
         ).one()
-        return ModelBundle.from_bytes(model.artifact, model.manifest, model.background)
+        return ModelBundle.from_bytes(row.artifact, row.manifest, row.background)
 
     return _BUNDLES.get_or_build((model_version_id, sha), build)
 

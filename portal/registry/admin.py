@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 from portal.db import utcnow
 from portal.errors import Conflict, NotFound, ValidationFailed
 from portal.oversight.audit import Actor, record_event
-from portal.registry.models import ModelVersion, System, WebhookSecret
+from portal.registry.models import ModelArtifact, ModelVersion, System, WebhookSecret
 
 ADMIN_CLI = Actor(kind="admin", ref="cli", role="admin")
 DEFAULT_OLD_SECRET_DAYS = 7
@@ -220,13 +220,12 @@ def register_model(
         status="registered",
         manifest=manifest,
         responsible_unit=manifest["responsible_unit"],
-        artifact=artifact,
         artifact_sha256=artifact_sha,
-        background=background,
         background_sha256=background_sha,
         explainer_kind=bundle.info.family,
         warnings=warnings,
         registered_by_system_id=None if system is None else system.id,
+        files=ModelArtifact(artifact=artifact, background=background),
     )
     session.add(model)
     session.flush()

@@ -47,7 +47,7 @@ class WebhookSecret(Base):
 
 
 class ModelVersion(Base):
-    """An immutable registered model version: manifest, artifact and background sample."""
+    """An immutable registered model version: manifest, hashes and status (bytes in ``files``)."""
 
     __tablename__ = "model_version"
     __table_args__ = (UniqueConstraint("name", "version"),)
@@ -59,9 +59,7 @@ class ModelVersion(Base):
     status: Mapped[str] = mapped_column(String(20), default="registered")
     manifest: Mapped[dict[str, Any]]
     responsible_unit: Mapped[str] = mapped_column(String(200))
-    artifact: Mapped[bytes] = mapped_column(LargeBinary, deferred=True)
     artifact_sha256: Mapped[str] = mapped_column(String(64))
-    background: Mapped[bytes | None] = mapped_column(LargeBinary, deferred=True)
     background_sha256: Mapped[str | None] = mapped_column(String(64))
     explainer_kind: Mapped[str | None] = mapped_column(String(20))
     # Warnings found at registration (e.g. a costly model); shown to auditors.
@@ -71,6 +69,21 @@ class ModelVersion(Base):
     activated_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     retired_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     notes: Mapped[str | None] = mapped_column(Text)
+
+    # The bytes live in a table of their own: SQLite stores a row's columns in order, so a
+    # blob in this row would make every read of the columns after it walk the blob's
+    # overflow pages (the decision webhook looks a version up on every request).
+    files: Mapped[ModelArtifact] = relationship(cascade="all, delete-orphan")
+
+
+class ModelArtifact(Base):
+    """The artifact (``.skops``) and background CSV of a model version, one row per version."""
+
+    __tablename__ = "model_artifact"
+
+    model_version_id: Mapped[int] = mapped_column(ForeignKey("model_version.id"), primary_key=True)
+    artifact: Mapped[bytes] = mapped_column(LargeBinary)
+    background: Mapped[bytes | None] = mapped_column(LargeBinary)
 
 
 Index("ix_model_version_status_name", ModelVersion.status, ModelVersion.name)

@@ -14,7 +14,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy.orm import Session
 
-from portal.registry.models import ModelVersion
+from portal.registry.models import ModelArtifact, ModelVersion
 
 
 @pytest.fixture
@@ -36,8 +36,8 @@ def model(session: Session) -> ModelVersion:
         status="active",
         manifest=copy.deepcopy(RICH_MANIFEST),
         responsible_unit=RICH_MANIFEST["responsible_unit"],
-        artifact=b"fake",
         artifact_sha256="0" * 64,
+        files=ModelArtifact(artifact=b"fake"),
     )
     session.add(version)
     session.flush()

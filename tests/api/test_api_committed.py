@@ -13,7 +13,7 @@ from portal.db_session import get_db
 from portal.decisions.models import Decision, Delivery, Job
 from portal.oversight.models import AuditEvent
 from portal.registry import admin
-from portal.registry.models import ModelVersion, System, WebhookSecret
+from portal.registry.models import ModelArtifact, ModelVersion, System, WebhookSecret
 
 
 @pytest.fixture
@@ -29,14 +29,23 @@ def committed(committed_app):
                 status="active",
                 manifest=copy.deepcopy(RICH_MANIFEST),
                 responsible_unit="Enhed",
-                artifact=b"fake",
                 artifact_sha256="0" * 64,
+                files=ModelArtifact(artifact=b"fake"),
             )
         )
         sender = Sender(system, secret)
     yield sender
     with db.transaction() as session:
-        for model in (Job, Delivery, Decision, AuditEvent, ModelVersion, WebhookSecret, System):
+        for model in (
+            Job,
+            Delivery,
+            Decision,
+            AuditEvent,
+            ModelArtifact,
+            ModelVersion,
+            WebhookSecret,
+            System,
+        ):
             if model is Decision:
                 from portal.decisions.models import Explanation
 

@@ -85,7 +85,8 @@ def test_register_is_201_then_200_for_the_same_bytes(client, sender, session, by
     )
     assert (again.status_code, again.get_json()) == (200, body)
     stored = session.scalar(select(ModelVersion))
-    assert stored.artifact == bygge.artifact
+    assert stored.files.artifact == bygge.artifact
+    assert stored.files.background == bygge.background_csv
     assert stored.registered_by_system_id == sender.system.id
     assert model_count(session) == 1
 
