@@ -75,7 +75,7 @@ class Settings:
     celery_broker_url: str = "redis://127.0.0.1:6379/0"
     session_backend: SessionBackend = "database"
     redis_url: str = "redis://127.0.0.1:6379/1"
-    ratelimit_storage_uri: str = "memory://"
+    ratelimit_storage_uri: str = "portal-memory://"
     ratelimit_default: str = "300 per minute"
     session_idle_minutes: int = 30
     session_absolute_hours: int = 8

@@ -7,6 +7,8 @@ from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from flask_wtf.csrf import CSRFProtect
 
+import portal.ratelimit_storage  # noqa: F401  (registers the portal-memory:// storage)
+
 # No inline script or style anywhere: the pages work without JavaScript, and the few
 # scripts we ship are files under /static.
 CONTENT_SECURITY_POLICY = "; ".join(
