@@ -122,11 +122,16 @@ def overrides(database_url: str) -> dict[str, Any]:
     }
 
 
-def start_gunicorn(module: str, port: int, env: dict[str, str], cwd: Path, log: Path) -> Any:
+def start_gunicorn(
+    module: str, port: int, env: dict[str, str], cwd: Path, log: Path, worker_threads: int = 1
+) -> Any:
+    """``gunicorn -w 2``: sync workers, or gthread workers with ``worker_threads`` threads
+    (keep-alive off, so both kinds close the connection after each answer)."""
+    threads = ["--threads", str(worker_threads), "--keep-alive", "0"] if worker_threads > 1 else []
     gunicorn = Path(sys.executable).with_name("gunicorn")
     with log.open("wb") as out:
         proc = subprocess.Popen(
-            [str(gunicorn), "-w", "2", "-b", f"127.0.0.1:{port}", module],
+            [str(gunicorn), "-w", "2", *threads, "-b", f"127.0.0.1:{port}", module],
             cwd=cwd,
             env=env,
             stdout=out,
@@ -478,6 +483,12 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="3 s phases, 200 e2e decisions")
     parser.add_argument("--seconds", type=float, default=10.0, help="length of each phase")
     parser.add_argument("--threads", type=int, default=4, help="closed-loop connections")
+    parser.add_argument(
+        "--worker-threads",
+        type=int,
+        default=1,
+        help="threads per gunicorn worker for both apps (1: sync workers, the default)",
+    )
     parser.add_argument("--e2e", type=int, default=1000, help="decisions explained end to end")
     args = parser.parse_args()
     seconds = 3.0 if args.quick else args.seconds
@@ -487,7 +498,11 @@ def main() -> None:
 
     from portal.demo import build_demo_models, demo_citizens, demo_decisions
 
-    print(f"python {sys.version.split()[0]}, {os.cpu_count()} cores, phases of {seconds:.0f} s")
+    server = f"{args.worker_threads} threads" if args.worker_threads > 1 else "sync"
+    print(
+        f"python {sys.version.split()[0]}, {os.cpu_count()} cores, phases of {seconds:.0f} s, "
+        f"gunicorn -w 2 ({server} workers)"
+    )
     models = build_demo_models()
     bodies = demo_decisions(
         models, demo_citizens(), now=_dt.datetime.now(dt.UTC).replace(microsecond=0)
@@ -503,9 +518,15 @@ def main() -> None:
         portal_env(f"sqlite:///{workdir / 'portal.db'}"),
         ROOT,
         workdir / "portal.log",
+        args.worker_threads,
     )
     bare = start_gunicorn(
-        "bare_ingest_app:app", bare_port, dict(os.environ), workdir, workdir / "bare.log"
+        "bare_ingest_app:app",
+        bare_port,
+        dict(os.environ),
+        workdir,
+        workdir / "bare.log",
+        args.worker_threads,
     )
     try:
         wait_ready(portal_port, "/api/v1/openapi.json", portal, workdir / "portal.log")
