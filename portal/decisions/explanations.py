@@ -62,6 +62,7 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from portal.db import utcnow
 from portal.decisions.models import Explanation
 
 PAYLOAD_VERSION = 1
@@ -300,24 +301,31 @@ class StoredExplanation:
         }
 
 
+def explanation_values(
+    decision_id: int, payload: Mapping[str, Any], record: Any, created_at: Any = None
+) -> dict[str, Any]:
+    """The column values of the Explanation row for a payload built by :func:`build_payload`
+    and the explainers result (``record``) it came from: the reproducibility columns are
+    copied from it. (The worker inserts these with one statement per batch.)"""
+    return {
+        "decision_id": decision_id,
+        "payload": payload,
+        "flags": [f["code"] for f in payload["flags"]],
+        "explainer_kind": record.explainer,
+        "scale": record.scale,
+        "shap_version": record.shap_version,
+        "artifact_sha256": record.artifact_sha256,
+        "background_sha256": record.background_sha256,
+        "seed": record.seed,
+        "additivity_error": record.additivity_error,
+        "computation_seconds": record.seconds,
+        "created_at": utcnow() if created_at is None else created_at,
+    }
+
+
 def new_explanation(
     decision_id: int, payload: Mapping[str, Any], record: Any, created_at: Any = None
 ) -> Explanation:
-    """The Explanation row for a payload built by :func:`build_payload` and the explainers
-    result (``record``) it came from: the reproducibility columns are copied from it."""
-    row = Explanation(
-        decision_id=decision_id,
-        payload=dict(payload),
-        flags=[f["code"] for f in payload["flags"]],
-        explainer_kind=record.explainer,
-        scale=record.scale,
-        shap_version=record.shap_version,
-        artifact_sha256=record.artifact_sha256,
-        background_sha256=record.background_sha256,
-        seed=record.seed,
-        additivity_error=record.additivity_error,
-        computation_seconds=record.seconds,
-    )
-    if created_at is not None:
-        row.created_at = created_at
-    return row
+    """The Explanation row (an ORM object) of :func:`explanation_values`."""
+    values = explanation_values(decision_id, payload, record, created_at)
+    return Explanation(**{**values, "payload": dict(payload)})

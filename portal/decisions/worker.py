@@ -3,8 +3,9 @@
 The ``job`` table is the source of truth (an outbox written with the decision). A worker
 *claims* due jobs in its own short transaction (status ``running`` with a lease in
 ``locked_until``, so a crashed worker's jobs become due again when the lease ends), computes
-the explanations without holding a transaction, then stores each result (explanation row,
-decision ``ready``, recomputed output, mismatch flag, audit event) in one transaction.
+the explanations without holding a transaction, then stores a group's results (jobs done,
+explanation rows, decisions ``ready`` with the recomputed output and mismatch flag, audit
+events) in one short transaction, a set-based statement per table.
 
 Two kinds of job: ``explain`` (the explanation; the decision becomes ``ready``) and its
 follow-up ``counterfactual`` (the search for "what could have changed the result", many
@@ -33,16 +34,16 @@ import threading
 from collections import defaultdict, deque
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from flask import Flask
-from sqlalchemy import and_, case, or_, select, update
+from sqlalchemy import LargeBinary, Table, and_, bindparam, case, insert, or_, select, update
 from sqlalchemy.orm import Session
 
-from portal.db import Database, utcnow
-from portal.decisions.explanations import build_payload, new_explanation
+from portal.db import Database, EncryptedJSON, begin_read_phase, utcnow
+from portal.decisions.explanations import build_payload, explanation_values
 from portal.decisions.models import Decision, Explanation, Job
-from portal.oversight.audit import WORKER, record_event
+from portal.oversight.audit import WORKER, PendingEvent, record_event, record_events
 from portal.registry.models import ModelArtifact, ModelVersion
 
 log = logging.getLogger(__name__)
@@ -218,35 +219,144 @@ def _counterfactual_group(bundle: Any, works: list[_Work], _options: WorkerOptio
 
 def _load_work(db: Database, job_ids: Sequence[int]) -> list[_Work]:
     with db.transaction() as session:
+        # only reads: on SQLite, without taking the write lock from the ingest requests
+        begin_read_phase(session)
         rows = session.execute(
-            select(Job.id, Job.kind, Decision)
+            select(
+                Job.id,
+                Job.kind,
+                Decision.id,
+                Decision.public_id,
+                Decision.subject_key,
+                Decision.model_version_id,
+                Decision.features,  # the only encrypted column needed
+                Decision.reported_output,
+            )
             .join(Decision, Decision.id == Job.decision_id)
             .where(Job.id.in_(job_ids))
+            .order_by(Job.id)
         ).all()
-        return [
-            _Work(
-                job_id=job_id,
-                kind=kind,
-                decision_id=d.id,
-                public_id=d.public_id,
-                subject_key=d.subject_key,
-                model_version_id=d.model_version_id,
-                features=d.features,
-                reported_output=d.reported_output,
-            )
-            for job_id, kind, d in rows
-        ]
+        return [_Work(*row) for row in rows]  # (the columns in _Work's order)
 
 
-def _finish(session: Session, work: _Work, now: dt.datetime) -> bool:
-    """Mark a claimed job done; False if its lease was lost and it finished elsewhere."""
-    return bool(
-        session.execute(
-            update(Job)
-            .where(Job.id == work.job_id, Job.status == "running")
-            .values(status="done", finished_at=now, locked_until=None, last_error=None)
-        ).rowcount
+# --- storing: a group's results with a few set-based statements, in one transaction ----------
+#
+# The parameters are built first (payloads encrypted, events described), outside the store
+# transaction: on SQLite its first statement takes the database's only write lock, which
+# ingest requests wait for, so only the statements and the audit chain's hashing run under it.
+
+_JOB = cast(Table, Job.__table__)
+_DECISION = cast(Table, Decision.__table__)
+_EXPLANATION = cast(Table, Explanation.__table__)
+_PAYLOAD_TYPE = cast(EncryptedJSON, _EXPLANATION.c.payload.type)
+
+#: Takes the payload encrypted already (by ``_PAYLOAD_TYPE``, in ``_explanation_rows``).
+_INSERT_EXPLANATION = insert(_EXPLANATION).values(
+    payload=bindparam("payload_ciphertext", type_=LargeBinary())
+)
+_DECISION_READY = (
+    update(_DECISION)
+    .where(_DECISION.c.id == bindparam("decision_id_"))
+    .values(
+        status="ready",
+        status_reason=None,
+        recomputed_output=bindparam("recomputed_output_"),
+        output_mismatch=bindparam("output_mismatch_"),
     )
+)
+_EXPLANATION_PAYLOAD = (
+    update(_EXPLANATION)
+    .where(_EXPLANATION.c.id == bindparam("explanation_id_"))
+    .values(payload=bindparam("payload_", type_=_PAYLOAD_TYPE))
+)
+
+
+@dataclass(frozen=True)
+class _ExplanationRows:
+    """One explanation's parameters for its group's statements."""
+
+    job_id: int
+    explanation: dict[str, Any]
+    decision: dict[str, Any]
+    follow_up: dict[str, Any] | None
+    event: PendingEvent
+
+
+def _explanation_rows(done: _Done, now: dt.datetime, options: WorkerOptions) -> _ExplanationRows:
+    work, record = done.work, done.record
+    explanation = explanation_values(work.decision_id, done.payload, record, created_at=now)
+    explanation["payload_ciphertext"] = _PAYLOAD_TYPE.process_bind_param(
+        explanation.pop("payload"), None
+    )
+    flag_codes = explanation["flags"]
+    follow_up = None
+    if options.counterfactuals:
+        follow_up = {
+            "kind": COUNTERFACTUAL,
+            "decision_id": work.decision_id,
+            "status": "pending",
+            "attempts": 0,
+            "max_attempts": options.counterfactual_attempts,
+            "next_attempt_at": now,
+            "locked_until": None,
+            "dispatched_at": None,
+            "last_error": None,
+            "created_at": now,
+            "finished_at": None,
+        }
+    return _ExplanationRows(
+        job_id=work.job_id,
+        explanation=explanation,
+        decision={
+            "decision_id_": work.decision_id,
+            "recomputed_output_": float(record.presentation.output),
+            "output_mismatch_": "output-mismatch" in flag_codes,
+        },
+        follow_up=follow_up,
+        event=PendingEvent(
+            WORKER,
+            "explanation.computed",
+            purpose="explanation",
+            decision_public_id=work.public_id,
+            subject_key=work.subject_key,
+            details={
+                "explainer": record.explainer,
+                "flags": list(flag_codes),
+                "additivity_error": record.additivity_error,
+            },
+        ),
+    )
+
+
+def _finish(session: Session, job_ids: list[int], now: dt.datetime) -> set[int]:
+    """Mark claimed jobs done; returns those marked. A job whose lease was lost and that
+    finished elsewhere is left out: its result must not be stored."""
+    if not job_ids:
+        return set()
+    return set(
+        session.scalars(
+            update(_JOB)
+            .where(_JOB.c.id.in_(job_ids), _JOB.c.status == "running")
+            .values(status="done", finished_at=now, locked_until=None, last_error=None)
+            .returning(_JOB.c.id)
+        ).all()
+    )
+
+
+def _store_explanations(session: Session, rows: list[_ExplanationRows], now: dt.datetime) -> int:
+    """Store a group's explanations: jobs done, follow-up searches queued, explanation rows,
+    decisions ready, audit events; a statement each (Core, no unit-of-work flush)."""
+    finished = _finish(session, [r.job_id for r in rows], now)
+    rows = [r for r in rows if r.job_id in finished]
+    if not rows:
+        return 0
+    follow_ups = [r.follow_up for r in rows if r.follow_up is not None]
+    if follow_ups:
+        session.execute(insert(_JOB), follow_ups)
+    session.execute(_INSERT_EXPLANATION, [r.explanation for r in rows])
+    session.execute(_DECISION_READY, [r.decision for r in rows])
+    record_events(session, [r.event for r in rows])
+    return len(rows)
 
 
 def _set_counterfactual(session: Session, decision_id: int, **changes: Any) -> None:
@@ -257,62 +367,33 @@ def _set_counterfactual(session: Session, decision_id: int, **changes: Any) -> N
         explanation.payload = {**explanation.payload, **changes}
 
 
-def _store_counterfactual(session: Session, done: _Done, now: dt.datetime) -> bool:
-    if not _finish(session, done.work, now):
-        return False
-    _set_counterfactual(
-        session,
-        done.work.decision_id,
-        counterfactual=done.payload["counterfactual"],
-        counterfactual_status="done",
-    )
-    return True
-
-
-def _store(session: Session, done: _Done, now: dt.datetime, options: WorkerOptions) -> bool:
-    if done.work.kind == COUNTERFACTUAL:
-        return _store_counterfactual(session, done, now)
-    work, record = done.work, done.record
-    if not _finish(session, work, now):
-        return False
-    if options.counterfactuals:
-        session.add(
-            Job(
-                kind=COUNTERFACTUAL,
-                decision_id=work.decision_id,
-                status="pending",
-                max_attempts=options.counterfactual_attempts,
-                next_attempt_at=now,
-                created_at=now,
-            )
+def _store_counterfactuals(session: Session, done: list[_Done], now: dt.datetime) -> int:
+    """Store a group's searches in the payloads of their explanations (read, then one
+    UPDATE for all); the searches themselves took far longer than this."""
+    finished = _finish(session, [d.work.job_id for d in done], now)
+    done = [d for d in done if d.work.job_id in finished]
+    if not done:
+        return 0
+    stored = session.execute(
+        select(_EXPLANATION.c.decision_id, _EXPLANATION.c.id, _EXPLANATION.c.payload).where(
+            _EXPLANATION.c.decision_id.in_([d.work.decision_id for d in done])
         )
-    flag_codes = [f["code"] for f in done.payload["flags"]]
-    mismatch = "output-mismatch" in flag_codes
-    session.add(new_explanation(work.decision_id, done.payload, record, created_at=now))
-    session.execute(
-        update(Decision)
-        .where(Decision.id == work.decision_id)
-        .values(
-            status="ready",
-            status_reason=None,
-            recomputed_output=float(record.presentation.output),
-            output_mismatch=mismatch,
-        )
-    )
-    record_event(
-        session,
-        WORKER,
-        "explanation.computed",
-        purpose="explanation",
-        decision_public_id=work.public_id,
-        subject_key=work.subject_key,
-        details={
-            "explainer": record.explainer,
-            "flags": flag_codes,
-            "additivity_error": record.additivity_error,
-        },
-    )
-    return True
+    ).all()
+    explanations = {decision_id: (row_id, payload) for decision_id, row_id, payload in stored}
+    changes = []
+    for d in done:
+        if d.work.decision_id not in explanations:
+            continue
+        row_id, payload = explanations[d.work.decision_id]
+        payload = {
+            **payload,
+            "counterfactual": d.payload["counterfactual"],
+            "counterfactual_status": "done",
+        }
+        changes.append({"explanation_id_": row_id, "payload_": payload})
+    if changes:
+        session.execute(_EXPLANATION_PAYLOAD, changes)
+    return len(done)
 
 
 def _fail(
@@ -386,9 +467,13 @@ def process(
         except Exception as exc:  # the model itself cannot be loaded
             failed = [(work, _safe_reason(exc)) for work in group]
         finished_at = now or utcnow()
+        searches = kind == COUNTERFACTUAL
+        rows = [] if searches else [_explanation_rows(d, finished_at, options) for d in done]
         with db.transaction() as session:
-            for item in done:
-                stored += _store(session, item, finished_at, options)
+            if searches:
+                stored += _store_counterfactuals(session, done, finished_at)
+            else:
+                stored += _store_explanations(session, rows, finished_at)
             for work, reason in failed:
                 log.warning("explanation job %s failed: %s", work.job_id, reason)
                 _fail(session, work, reason, options, finished_at)

@@ -6,7 +6,7 @@ import copy
 import datetime as dt
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from portal.db import utcnow
 from portal.db_session import get_db
@@ -15,10 +15,12 @@ from portal.decisions.models import Decision, Job
 from portal.decisions.worker import (
     WorkerOptions,
     claim,
+    process,
     retry_jobs,
     run_due,
     run_until_idle,
 )
+from portal.oversight.audit import verify_chain
 from portal.oversight.models import AuditEvent
 
 
@@ -205,3 +207,94 @@ def test_a_failing_counterfactual_search_never_fails_the_decision(
     stored = StoredExplanation.from_row(decision(session, public_id).explanation)
     assert stored.counterfactual is not None
     assert stored.counterfactual_status == "done"
+
+
+# --- storing a group with set-based statements ---------------------------------------------------
+
+
+def explanation_events(session) -> list[AuditEvent]:
+    return session.scalars(
+        select(AuditEvent)
+        .where(AuditEvent.action == "explanation.computed")
+        .order_by(AuditEvent.id)
+    ).all()
+
+
+def test_a_group_with_a_lost_lease_stores_the_others_only(
+    app, session, ingest, demo_bodies
+) -> None:
+    ids = [ingest(body) for body in demo_bodies[:4]]
+    lost = ids[1]
+    claimed = claim(session, limit=10, lease_seconds=60, now=utcnow())
+    assert len(claimed) == 4
+    # The lease ran out, another worker claimed the job again and finished it first.
+    session.execute(update(Job).where(Job.id == job_of(session, lost).id).values(status="done"))
+    session.flush()
+    assert process(get_db(app), claimed, WorkerOptions()) == 3
+    session.expire_all()
+    for public_id in ids:
+        row = decision(session, public_id)
+        search = job_of(session, public_id, "counterfactual")
+        if public_id == lost:  # nothing of this worker's result is stored
+            assert (row.status, row.explanation, row.recomputed_output) == ("pending", None, None)
+            assert search is None
+        else:
+            assert row.status == "ready"
+            assert row.recomputed_output is not None
+            assert StoredExplanation.from_row(row.explanation).counterfactual_status == "pending"
+            assert (search.status, search.max_attempts) == ("pending", 3)
+            assert job_of(session, public_id).status == "done"
+    assert [e.decision_public_id for e in explanation_events(session)] == [
+        public_id for public_id in ids if public_id != lost
+    ]
+    assert verify_chain(session).ok
+
+
+def test_a_group_stores_every_column_of_each_result(app, session, ingest, demo_bodies) -> None:
+    body = copy.deepcopy(demo_bodies[0])
+    body["model_output"] = min(1.0, body["model_output"] + 0.2)  # flagged: output-mismatch
+    ids = [ingest(body), ingest(demo_bodies[1])]
+    assert run_due(get_db(app), WorkerOptions(counterfactuals=False)) == 2
+    session.expire_all()
+    for public_id, mismatch in zip(ids, (True, False), strict=True):
+        row = decision(session, public_id)
+        stored = row.explanation
+        assert row.output_mismatch is mismatch
+        assert row.recomputed_output == pytest.approx(
+            stored.payload["explanation"]["presentation"]["output"]
+        )
+        assert stored.flags == [f["code"] for f in stored.payload["flags"]]
+        assert ("output-mismatch" in stored.flags) is mismatch
+        assert stored.payload["counterfactual_status"] == "off"
+        assert stored.payload["explanation"]["artifact_sha256"] == stored.artifact_sha256
+        assert stored.explainer_kind == "tree"
+        assert job_of(session, public_id, "counterfactual") is None
+        events = [e for e in explanation_events(session) if e.decision_public_id == public_id]
+        assert len(events) == 1
+        assert events[0].subject_key == row.subject_key
+        assert events[0].details["flags"] == stored.flags
+    assert verify_chain(session).ok
+
+
+def test_a_search_group_with_a_lost_lease_stores_the_others_only(
+    app, session, ingest, demo_bodies
+) -> None:
+    ids = [ingest(body) for body in demo_bodies[:3]]
+    db = get_db(app)
+    assert run_due(db, WorkerOptions()) == 3  # the explanations; their searches are queued
+    claimed = claim(session, limit=10, lease_seconds=60, now=utcnow())
+    assert len(claimed) == 3
+    session.execute(
+        update(Job)
+        .where(Job.id == job_of(session, ids[0], "counterfactual").id)
+        .values(status="done")
+    )
+    session.flush()
+    assert process(db, claimed, WorkerOptions()) == 2
+    session.expire_all()
+    statuses = [
+        StoredExplanation.from_row(decision(session, public_id).explanation).counterfactual_status
+        for public_id in ids
+    ]
+    assert statuses == ["pending", "done", "done"]
+    assert decision(session, ids[1]).explanation.payload["counterfactual"] is not None
