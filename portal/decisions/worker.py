@@ -10,8 +10,9 @@ events) in one short transaction, a set-based statement per table.
 Two kinds of job: ``explain`` (the explanation; the decision becomes ``ready``) and its
 follow-up ``counterfactual`` (the search for "what could have changed the result", many
 model evaluations), queued when the explanation is stored and claimed only after waiting
-explanations, so a citizen never waits for a search to read their explanation. A failed
-search marks only the explanation's ``counterfactual_status``, never the decision.
+explanations (and at most ``searches_per_claim`` of them in one claim), so a citizen never
+waits long for a search to read their explanation. A failed search marks only the
+explanation's ``counterfactual_status``, never the decision.
 
 Fairness: jobs are taken oldest first, but round-robin across sending systems, so one
 system's flood cannot starve the others; a claim takes at most ``batch_size`` jobs.
@@ -40,7 +41,7 @@ from flask import Flask
 from sqlalchemy import LargeBinary, Table, and_, bindparam, case, insert, or_, select, update
 from sqlalchemy.orm import Session
 
-from portal.db import Database, EncryptedJSON, begin_read_phase, utcnow
+from portal.db import Database, EncryptedJSON, begin_read_phase, begin_write_phase, utcnow
 from portal.decisions.explanations import build_payload, explanation_values
 from portal.decisions.models import Decision, Explanation, Job
 from portal.oversight.audit import WORKER, PendingEvent, record_event, record_events
@@ -64,6 +65,9 @@ class WorkerOptions:
     backoff_seconds: float = 2.0
     counterfactuals: bool = True
     counterfactual_attempts: int = 3
+    #: At most this many searches in one claim (each takes tens of ms): explanations that
+    #: arrive meanwhile wait for the claim's searches, however large ``batch_size`` is.
+    searches_per_claim: int = 32
 
     @classmethod
     def from_settings(cls, settings: Any) -> WorkerOptions:
@@ -92,37 +96,49 @@ def claim(
     lease_seconds: int,
     now: dt.datetime,
     job_ids: Sequence[int] | None = None,
+    max_searches: int | None = None,
 ) -> list[int]:
-    """Claim up to ``limit`` due jobs (or the given ones, if due) for this worker.
+    """Claim up to ``limit`` due jobs (or the given ones, if due) for this worker, of them
+    at most ``max_searches`` counterfactual searches.
 
     The conditional UPDATE is what makes a claim exclusive: a job another worker claimed
-    first no longer matches ``_due`` and is not returned.
+    first no longer matches ``_due`` and is not returned. So the due jobs may be looked up
+    in a read phase (``begin_read_phase``): the write lock is taken for the UPDATE only.
     """
     base = select(Job.id).join(Decision, Decision.id == Job.decision_id).where(_due(now))
     if job_ids is not None:
         base = base.where(Job.id.in_(job_ids))
-    # Per sending system, its oldest due jobs; then round-robin over the systems.
+    # Per sending system, its oldest due jobs (explanations first); then round-robin.
     systems = session.scalars(base.with_only_columns(Decision.system_id).distinct()).all()
-    by_system: dict[int, deque[int]] = {}
+    by_system: dict[int, deque[Any]] = {}  # rows of (id, kind)
     for system_id in systems:
         by_system[system_id] = deque(
-            session.scalars(
-                base.where(Decision.system_id == system_id)
+            session.execute(
+                base.add_columns(Job.kind)
+                .where(Decision.system_id == system_id)
                 .order_by(case((Job.kind == EXPLAIN, 0), else_=1), Job.next_attempt_at, Job.id)
                 .limit(limit)
             ).all()
         )
     picked: list[int] = []
+    searches, max_searches = 0, limit if max_searches is None else max_searches
     queues = list(by_system.values())
     while queues and len(picked) < limit:  # round-robin over systems, oldest first in each
         for queue in list(queues):
-            picked.append(queue.popleft())
+            job_id, kind = queue.popleft()
+            if kind == COUNTERFACTUAL:
+                if searches >= max_searches:  # the rest of this queue are searches too
+                    queues.remove(queue)
+                    continue
+                searches += 1
+            picked.append(job_id)
             if not queue:
                 queues.remove(queue)
             if len(picked) >= limit:
                 break
     if not picked:
         return []
+    begin_write_phase(session)
     claimed = session.scalars(
         update(Job)
         .where(Job.id.in_(picked), _due(now))
@@ -448,7 +464,9 @@ def process(
     for work in works:
         groups[(work.kind, work.model_version_id)].append(work)
     stored = 0
-    for (kind, model_version_id), group in groups.items():
+    # explanations first: a citizen's explanation is not kept waiting by searches
+    ordered = sorted(groups.items(), key=lambda item: item[0][0] == COUNTERFACTUAL)
+    for (kind, model_version_id), group in ordered:
         compute = _counterfactual_group if kind == COUNTERFACTUAL else _explain_group
         done: list[_Done] = []
         failed: list[tuple[_Work, str]] = []
@@ -490,12 +508,14 @@ def run_due(
     """Claim due jobs (optionally only ``job_ids``) and process them; returns jobs claimed."""
     options = options or WorkerOptions()
     with db.transaction() as session:
+        begin_read_phase(session)  # on SQLite, an idle poll takes no write lock
         claimed = claim(
             session,
             limit=options.batch_size,
             lease_seconds=options.lease_seconds,
             now=now or utcnow(),
             job_ids=job_ids,
+            max_searches=options.searches_per_claim,
         )
     if claimed:
         process(db, claimed, options, now=now)
