@@ -16,8 +16,9 @@ signed before the timed phase, so the client's own cost stays small):
 2. batches of 100 decisions: decisions/s against the single-decision rate;
 3. open loop at half the portal's single-decision rate: p99 (latency counted from the
    scheduled send time, so queueing is not hidden);
-4. end to end: N decisions stored, then the worker (``run_until_idle``, what ``flask jobs
-   run`` calls) in this process on one core, timed until every explanation is stored;
+4. end to end: N decisions stored, then the worker (``run_due`` with the configured
+   ``WorkerOptions``, as ``flask jobs run`` does) in this process on one core, timed until
+   every explanation is stored;
    against raw TreeSHAP rows/s (``shap.TreeExplainer(final_estimator).shap_values`` on the
    already transformed rows) of the same demo model.
 
@@ -30,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import dataclasses
 import datetime as dt
 import hashlib
 import hmac
@@ -426,23 +428,27 @@ def end_to_end(workdir: Path, models: list[Any], bodies: list[dict], n: int) -> 
             assert response.status_code == 200, response.get_json()
             assert response.get_json()["counts"]["accepted"] == 100
         db = get_db(app)
-        options = WorkerOptions(batch_size=32, counterfactuals=counterfactuals)
-        # Explanations are claimed before counterfactual searches (their follow-up jobs), so
-        # "explained" is the moment no explanation job is left; "idle" includes the searches.
+        # the configured worker (batch size, lease ...), with the search on or off
+        configured = WorkerOptions.from_settings(app.config["SETTINGS"])
+        options = dataclasses.replace(configured, counterfactuals=counterfactuals)
+        out["batch_size"] = options.batch_size
+        # "explained": until no explanation job is left, claiming no searches meanwhile (a
+        # round that also took searches ends long after its explanations were stored); then
+        # "idle": the searches (follow-up jobs) too.
+        explain_only = dataclasses.replace(options, searches_per_claim=0)
         started = time.perf_counter()
-        explained_at = None
         jobs = 0
-        while True:
-            claimed = run_due(db, options)
+        while unexplained(db):
+            claimed = run_due(db, explain_only)
             jobs += claimed
-            if explained_at is None and not unexplained(db):
-                explained_at = time.perf_counter()
             if not claimed:
                 break
+        explained_at = time.perf_counter()
+        while claimed := run_due(db, options):
+            jobs += claimed
         idle_at = time.perf_counter()
         stored = count // 100 * 100
         assert jobs == stored * (2 if counterfactuals else 1), jobs
-        assert explained_at is not None
         db.engine.dispose()
         if name == "warmup":
             continue
@@ -580,6 +586,7 @@ def main() -> None:
 
     print(f"\n4. end to end, {e2e} decisions of the ledighedsrisiko model, one worker core")
     result = end_to_end(workdir, models, bodies, e2e)
+    print(f"   worker batch size (Settings.worker_batch_size) : {result['batch_size']}")
     raw = result["raw_treeshap_rows_per_s"]
     for cf in (True, False):
         rate = result[f"explained_per_s_cf_{cf}"]

@@ -60,7 +60,7 @@ JOB_KINDS = (EXPLAIN, COUNTERFACTUAL)
 
 @dataclass(frozen=True)
 class WorkerOptions:
-    batch_size: int = 32
+    batch_size: int = 128  # as ``Settings.worker_batch_size``
     lease_seconds: int = 300
     backoff_seconds: float = 2.0
     counterfactuals: bool = True
