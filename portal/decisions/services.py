@@ -442,25 +442,36 @@ def _insert(session: Session, new: Sequence[_NewDecision]) -> None:
     The delivery rows go first: a concurrent repeat of a key blocks on (PostgreSQL) or
     fails at (either) their unique constraint. Core statements, no unit-of-work flush.
     """
-    session.execute(insert(_DELIVERY), [n.delivery for n in new])
+    connection = session.connection()
+    connection.execute(_INSERTS[_DELIVERY.name], [n.delivery for n in new])
     if len(new) == 1:
         new[0].decision_id = _insert_one(session, _DECISION, new[0].decision)
         new[0].job_id = _insert_one(
             session, _JOB, {**new[0].job, "decision_id": new[0].decision_id}
         )
         return
-    ids = session.execute(
-        insert(_DECISION).returning(_DECISION.c.id, sort_by_parameter_order=True),
-        [n.decision for n in new],
-    ).scalars()
-    for n, decision_id in zip(new, ids, strict=True):
-        n.decision_id = decision_id
-    job_ids = session.execute(
-        insert(_JOB).returning(_JOB.c.id, sort_by_parameter_order=True),
-        [{**n.job, "decision_id": n.decision_id} for n in new],
-    ).scalars()
-    for n, job_id in zip(new, job_ids, strict=True):
-        n.job_id = job_id
+    # Plain executemany, then the new ids by unique keys: on SQLite an insert with ordered
+    # RETURNING would run one statement per row.
+    connection.execute(_INSERTS[_DECISION.name], [n.decision for n in new])
+    decision_ids = dict(
+        connection.execute(
+            select(_DECISION.c.public_id, _DECISION.c.id).where(
+                _DECISION.c.public_id.in_([n.decision["public_id"] for n in new])
+            )
+        ).all()
+    )
+    for n in new:
+        n.decision_id = decision_ids[n.decision["public_id"]]
+    connection.execute(_INSERTS[_JOB.name], [{**n.job, "decision_id": n.decision_id} for n in new])
+    job_ids = dict(
+        connection.execute(
+            select(_JOB.c.decision_id, _JOB.c.id).where(
+                _JOB.c.decision_id.in_([n.decision_id for n in new]), _JOB.c.kind == "explain"
+            )
+        ).all()
+    )
+    for n in new:
+        n.job_id = job_ids[n.decision_id]
 
 
 def receive_decision(

@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -37,23 +37,28 @@ class Actor:
 WORKER = Actor(kind="worker", ref="explanation-worker", role="worker")
 
 
-def _canonical(event: AuditEvent) -> bytes:
+def _canonical(row: Mapping[str, Any]) -> bytes:
+    """The hashed content of an event (a row of values or an ``AuditEvent`` via ``_row``)."""
     body = {
-        "occurred_at": event.occurred_at.astimezone(dt.UTC).isoformat(),
-        "actor_kind": event.actor_kind,
-        "actor_ref": event.actor_ref,
-        "actor_role": event.actor_role,
-        "action": event.action,
-        "purpose": event.purpose,
-        "decision_public_id": event.decision_public_id,
-        "subject_key": event.subject_key,
-        "details": event.details,
+        "occurred_at": row["occurred_at"].astimezone(dt.UTC).isoformat(),
+        "actor_kind": row["actor_kind"],
+        "actor_ref": row["actor_ref"],
+        "actor_role": row["actor_role"],
+        "action": row["action"],
+        "purpose": row["purpose"],
+        "decision_public_id": row["decision_public_id"],
+        "subject_key": row["subject_key"],
+        "details": row["details"],
     }
     return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 
 
-def _entry_hash(prev_hash: str, event: AuditEvent) -> str:
-    return hashlib.sha256(prev_hash.encode() + b"\n" + _canonical(event)).hexdigest()
+def _entry_hash(prev_hash: str, row: Mapping[str, Any]) -> str:
+    return hashlib.sha256(prev_hash.encode() + b"\n" + _canonical(row)).hexdigest()
+
+
+def _row(event: AuditEvent) -> dict[str, Any]:
+    return {column: getattr(event, column) for column in _COLUMNS}
 
 
 @dataclass(frozen=True)
@@ -78,53 +83,50 @@ def record_event(
     subject_key: str | None = None,
     details: dict[str, Any] | None = None,
 ) -> AuditEvent:
-    """Append one event to the chain (inserted now, committed with the caller's transaction)."""
+    """Append one event to the chain (inserted now, committed with the caller's transaction);
+    the returned event carries its id but is not attached to the session."""
     pending = PendingEvent(actor, action, purpose, decision_public_id, subject_key, details)
-    return record_events(session, [pending])[0]
+    (row,) = _chained_rows(session, [pending])
+    result = cast(CursorResult[Any], session.connection().execute(_INSERT, row))
+    key = result.inserted_primary_key
+    assert key is not None
+    return AuditEvent(id=key[0], **row)
 
 
-def record_events(session: Session, pending: Sequence[PendingEvent]) -> list[AuditEvent]:
-    """Append several events to the chain in order, with one chain-head read and one insert.
+def record_events(session: Session, pending: Sequence[PendingEvent]) -> None:
+    """Append several events to the chain in order: one chain-head read, one executemany.
 
-    The events are inserted with Core (no unit-of-work flush); the returned objects carry
-    the stored values and ids but are not attached to the session.
+    Plain rows and no RETURNING: on SQLite an ordered RETURNING would insert one row per
+    statement, and nothing needs the new ids.
     """
-    if not pending:
-        return []
+    if pending:
+        session.connection().execute(_INSERT, _chained_rows(session, pending))
+
+
+def _chained_rows(session: Session, pending: Sequence[PendingEvent]) -> list[dict[str, Any]]:
+    """The rows of ``pending``, each hashed over the one before, after the chain's head."""
     if session.get_bind().dialect.name == "postgresql":
         session.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": _ADVISORY_LOCK_ID})
     # (an ORM query: pending ORM-added events are flushed first, so the chain stays linear)
     prev = session.scalar(_CHAIN_HEAD) or GENESIS
-    events: list[AuditEvent] = []
-    rows: list[dict[str, Any]] = []
     now = utcnow()
+    rows = []
     for item in pending:
-        event = AuditEvent(
-            occurred_at=now,
-            actor_kind=item.actor.kind,
-            actor_ref=item.actor.ref,
-            actor_role=item.actor.role,
-            action=item.action,
-            purpose=item.purpose,
-            decision_public_id=item.decision_public_id,
-            subject_key=item.subject_key,
-            details=item.details or {},
-            prev_hash=prev,
-            entry_hash="",
-        )
-        event.entry_hash = prev = _entry_hash(event.prev_hash, event)
-        events.append(event)
-        rows.append({column: getattr(event, column) for column in _COLUMNS})
-    if len(rows) == 1:
-        result = cast(CursorResult[Any], session.connection().execute(_INSERT, rows[0]))
-        key = result.inserted_primary_key
-        assert key is not None
-        events[0].id = key[0]
-    else:
-        ids = session.execute(_INSERT_RETURNING, rows).scalars()
-        for event, event_id in zip(events, ids, strict=True):
-            event.id = event_id
-    return events
+        row: dict[str, Any] = {
+            "occurred_at": now,
+            "actor_kind": item.actor.kind,
+            "actor_ref": item.actor.ref,
+            "actor_role": item.actor.role,
+            "action": item.action,
+            "purpose": item.purpose,
+            "decision_public_id": item.decision_public_id,
+            "subject_key": item.subject_key,
+            "details": item.details or {},
+            "prev_hash": prev,
+        }
+        row["entry_hash"] = prev = _entry_hash(prev, row)
+        rows.append(row)
+    return rows
 
 
 _COLUMNS = (
@@ -146,7 +148,6 @@ _COLUMNS = (
 _TABLE = cast(Table, AuditEvent.__table__)
 _CHAIN_HEAD = select(AuditEvent.entry_hash).order_by(AuditEvent.id.desc()).limit(1)
 _INSERT = insert(_TABLE)
-_INSERT_RETURNING = insert(_TABLE).returning(_TABLE.c.id, sort_by_parameter_order=True)
 
 
 @dataclass(frozen=True)
@@ -171,7 +172,7 @@ def verify_chain(session: Session, batch_size: int = 5000) -> ChainReport:
         if not rows:
             return ChainReport(ok=True, checked=checked)
         for event in rows:
-            if event.prev_hash != prev or _entry_hash(prev, event) != event.entry_hash:
+            if event.prev_hash != prev or _entry_hash(prev, _row(event)) != event.entry_hash:
                 return ChainReport(ok=False, checked=checked, first_broken_id=event.id)
             prev = event.entry_hash
             checked += 1
