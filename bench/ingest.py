@@ -200,15 +200,15 @@ def measured(proc: Any, run: Any) -> Result:
 # --- the portal's database -------------------------------------------------------------------
 
 
-def prepare_database(path: Path, models: list[Any]) -> tuple[Any, str]:
-    """Migrate a fresh SQLite file; create the sending system and register + activate the
-    demo models through the services (what the CLI commands call). Returns (app, secret)."""
+def prepare_database(url: str, models: list[Any]) -> tuple[Any, str]:
+    """Migrate a fresh database (SQLite file or PostgreSQL); create the sending system and
+    register + activate the demo models through the services (what the CLI commands call).
+    Returns (app, secret)."""
     from portal import create_app
     from portal.db_session import get_db
     from portal.migrate import upgrade
     from portal.registry import admin
 
-    url = f"sqlite:///{path}"
     app = create_app(overrides(url))
     db = get_db(app)
     with db.engine.begin() as conn:
@@ -219,6 +219,26 @@ def prepare_database(path: Path, models: list[Any]) -> tuple[Any, str]:
             admin.register_model(session, model.manifest, model.artifact, model.background_csv)
             admin.activate_model(session, model.name, model.version)
     return app, secret
+
+
+def fresh_postgres(server_url: str) -> tuple[str, Any]:
+    """A new, empty PostgreSQL database on the server of ``server_url``; (its URL, a function
+    that drops it)."""
+    from sqlalchemy import create_engine, make_url, text
+
+    name = f"bench_ingest_{os.getpid()}"
+    admin = create_engine(server_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+
+    def drop() -> None:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+    url = make_url(server_url).set(database=name)
+    return url.render_as_string(hide_password=False), drop
 
 
 # --- requests -------------------------------------------------------------------------------------
@@ -419,7 +439,7 @@ def end_to_end(workdir: Path, models: list[Any], bodies: list[dict], n: int) -> 
     # The first pass only warms up (imports shap, builds and caches the model bundle and its
     # explainer), so neither measured pass pays those one-time costs.
     for counterfactuals, name in ((True, "warmup"), (True, "on"), (False, "off")):
-        app, secret = prepare_database(workdir / f"e2e-{name}.db", [model])
+        app, secret = prepare_database(f"sqlite:///{workdir / f'e2e-{name}.db'}", [model])
         client = app.test_client()
         count = 100 if name == "warmup" else n
         reqs = presign(secret, rows, count // 100, f"e2e-{name}", batch=100)
@@ -490,6 +510,12 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10.0, help="length of each phase")
     parser.add_argument("--threads", type=int, default=4, help="closed-loop connections")
     parser.add_argument(
+        "--postgres",
+        metavar="URL",
+        help="run phases 1-3 on a fresh PostgreSQL database made on this server, e.g. "
+        "postgresql+psycopg://postgres@127.0.0.1:5432/postgres (phase 4 stays on SQLite)",
+    )
+    parser.add_argument(
         "--worker-threads",
         type=int,
         default=1,
@@ -507,21 +533,26 @@ def main() -> None:
     server = f"{args.worker_threads} threads" if args.worker_threads > 1 else "sync"
     print(
         f"python {sys.version.split()[0]}, {os.cpu_count()} cores, phases of {seconds:.0f} s, "
-        f"gunicorn -w 2 ({server} workers)"
+        f"gunicorn -w 2 ({server} workers), "
+        f"{'PostgreSQL' if args.postgres else 'SQLite'} for phases 1-3"
     )
     models = build_demo_models()
     bodies = demo_decisions(
         models, demo_citizens(), now=_dt.datetime.now(dt.UTC).replace(microsecond=0)
     )
     workdir = Path(tempfile.mkdtemp(prefix="bench-ingest-"))
-    _, secret = prepare_database(workdir / "portal.db", models)
+    database_url = f"sqlite:///{workdir / 'portal.db'}"
+    drop_database = None
+    if args.postgres:
+        database_url, drop_database = fresh_postgres(args.postgres)
+    _, secret = prepare_database(database_url, models)
     (workdir / "bare_ingest_app.py").write_text(BARE_APP)
 
     portal_port, bare_port = free_port(), free_port()
     portal = start_gunicorn(
         "wsgi:app",
         portal_port,
-        portal_env(f"sqlite:///{workdir / 'portal.db'}"),
+        portal_env(database_url),
         ROOT,
         workdir / "portal.log",
         args.worker_threads,
@@ -560,6 +591,8 @@ def main() -> None:
     finally:
         stop(portal)
         stop(bare)
+        if drop_database is not None:
+            drop_database()
 
     print(f"\n1. single decisions, closed loop, {args.threads} connections")
     print(f"   bare Flask app : {fmt(bare_single)}")
