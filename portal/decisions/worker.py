@@ -38,7 +38,18 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 from flask import Flask
-from sqlalchemy import LargeBinary, Table, and_, bindparam, case, insert, or_, select, update
+from sqlalchemy import (
+    LargeBinary,
+    Table,
+    and_,
+    bindparam,
+    case,
+    insert,
+    or_,
+    select,
+    tuple_,
+    update,
+)
 from sqlalchemy.orm import Session
 
 from portal.db import Database, EncryptedJSON, begin_read_phase, begin_write_phase, utcnow
@@ -186,6 +197,7 @@ def _bundle(session: Session, model_version_id: int) -> Any:
 class _Work:
     job_id: int
     kind: str
+    attempt: int  # the job's attempts after this worker's claim: whose claim it is
     decision_id: int
     public_id: str
     subject_key: str
@@ -241,6 +253,7 @@ def _load_work(db: Database, job_ids: Sequence[int]) -> list[_Work]:
             select(
                 Job.id,
                 Job.kind,
+                Job.attempts,
                 Decision.id,
                 Decision.public_id,
                 Decision.subject_key,
@@ -291,7 +304,7 @@ _EXPLANATION_PAYLOAD = (
 class _ExplanationRows:
     """One explanation's parameters for its group's statements."""
 
-    job_id: int
+    work: _Work
     explanation: dict[str, Any]
     decision: dict[str, Any]
     follow_up: dict[str, Any] | None
@@ -321,7 +334,7 @@ def _explanation_rows(done: _Done, now: dt.datetime, options: WorkerOptions) -> 
             "finished_at": None,
         }
     return _ExplanationRows(
-        job_id=work.job_id,
+        work=work,
         explanation=explanation,
         decision={
             "decision_id_": work.decision_id,
@@ -344,15 +357,19 @@ def _explanation_rows(done: _Done, now: dt.datetime, options: WorkerOptions) -> 
     )
 
 
-def _finish(session: Session, job_ids: list[int], now: dt.datetime) -> set[int]:
-    """Mark claimed jobs done; returns those marked. A job whose lease was lost and that
-    finished elsewhere is left out: its result must not be stored."""
-    if not job_ids:
+def _finish(session: Session, works: list[_Work], now: dt.datetime) -> set[int]:
+    """Mark claimed jobs done; returns the ids marked. A job whose lease was lost is left
+    out, whether it finished elsewhere (no longer running) or another worker claimed it
+    again and is still at it (its attempts moved on): its result must not be stored."""
+    if not works:
         return set()
     return set(
         session.scalars(
             update(_JOB)
-            .where(_JOB.c.id.in_(job_ids), _JOB.c.status == "running")
+            .where(
+                tuple_(_JOB.c.id, _JOB.c.attempts).in_([(w.job_id, w.attempt) for w in works]),
+                _JOB.c.status == "running",
+            )
             .values(status="done", finished_at=now, locked_until=None, last_error=None)
             .returning(_JOB.c.id)
         ).all()
@@ -362,8 +379,8 @@ def _finish(session: Session, job_ids: list[int], now: dt.datetime) -> set[int]:
 def _store_explanations(session: Session, rows: list[_ExplanationRows], now: dt.datetime) -> int:
     """Store a group's explanations: jobs done, follow-up searches queued, explanation rows,
     decisions ready, audit events; a statement each (Core, no unit-of-work flush)."""
-    finished = _finish(session, [r.job_id for r in rows], now)
-    rows = [r for r in rows if r.job_id in finished]
+    finished = _finish(session, [r.work for r in rows], now)
+    rows = [r for r in rows if r.work.job_id in finished]
     if not rows:
         return 0
     follow_ups = [r.follow_up for r in rows if r.follow_up is not None]
@@ -386,7 +403,7 @@ def _set_counterfactual(session: Session, decision_id: int, **changes: Any) -> N
 def _store_counterfactuals(session: Session, done: list[_Done], now: dt.datetime) -> int:
     """Store a group's searches in the payloads of their explanations (read, then one
     UPDATE for all); the searches themselves took far longer than this."""
-    finished = _finish(session, [d.work.job_id for d in done], now)
+    finished = _finish(session, [d.work for d in done], now)
     done = [d for d in done if d.work.job_id in finished]
     if not done:
         return 0
@@ -416,8 +433,8 @@ def _fail(
     session: Session, work: _Work, reason: str, options: WorkerOptions, now: dt.datetime
 ) -> None:
     job = session.get(Job, work.job_id)
-    if job is None or job.status != "running":
-        return
+    if job is None or job.status != "running" or job.attempts != work.attempt:
+        return  # finished elsewhere or claimed again: the other worker decides
     job.last_error = reason
     job.locked_until = None
     if job.attempts >= job.max_attempts and job.kind == COUNTERFACTUAL:

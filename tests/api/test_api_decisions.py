@@ -120,6 +120,16 @@ def test_same_id_other_body_is_409_and_audited(signed_client, model, session, co
     assert event.details["webhook_id"] == "msg_reuse"
 
 
+def test_a_used_id_with_an_invalid_body_is_409_not_422(signed_client, model, counts) -> None:
+    """A used id is answered as reused whatever the new body holds (checked when it fails)."""
+    signed_client.post(URL, decision_body(), webhook_id="msg_reuse_bad")
+    body = decision_body()
+    del body["features"]["ledighed_uger"]
+    response = signed_client.post(URL, body, webhook_id="msg_reuse_bad")
+    assert (response.status_code, error_code(response)) == (409, "webhook-id-reused")
+    assert counts() == {"Decision": 1, "Delivery": 1, "Job": 1}
+
+
 def test_ids_are_per_system(client, session, model, counts) -> None:
     a, b = make_sender(session, "sys-a"), make_sender(session, "sys-b")
     ra = SignedClient(client, a).post(URL, decision_body(), webhook_id="shared")

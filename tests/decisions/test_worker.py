@@ -250,6 +250,40 @@ def test_a_group_with_a_lost_lease_stores_the_others_only(
     assert verify_chain(session).ok
 
 
+def test_a_job_claimed_again_while_computing_is_left_to_the_other_worker(
+    app, session, ingest, demo_bodies, monkeypatch
+) -> None:
+    """The lease ran out while this worker computed and another worker claimed the job again:
+    it is still running there, so this worker stores nothing of it (nor fails it)."""
+    import portal.decisions.worker as worker
+
+    ids = [ingest(body) for body in demo_bodies[:3]]
+    db = get_db(app)
+    claimed = claim(session, limit=10, lease_seconds=60, now=utcnow())
+    taken = job_of(session, ids[0]).id
+    compute = worker._explain_group
+    reclaimed: list[int] = []
+
+    def compute_while_another_worker_claims(bundle, works, options):
+        if not reclaimed:
+            later = utcnow() + dt.timedelta(seconds=61)
+            with db.transaction() as other:
+                reclaimed.extend(
+                    claim(other, limit=10, lease_seconds=60, now=later, job_ids=[taken])
+                )
+        return compute(bundle, works, options)
+
+    monkeypatch.setattr(worker, "_explain_group", compute_while_another_worker_claims)
+    assert process(db, claimed, WorkerOptions(counterfactuals=False)) == 2
+    assert reclaimed == [taken]
+    session.expire_all()
+    job = job_of(session, ids[0])
+    assert (job.status, job.attempts) == ("running", 2)  # the other worker's claim stands
+    assert decision(session, ids[0]).explanation is None
+    assert [decision(session, i).status for i in ids[1:]] == ["ready", "ready"]
+    assert verify_chain(session).ok
+
+
 def test_a_group_stores_every_column_of_each_result(app, session, ingest, demo_bodies) -> None:
     body = copy.deepcopy(demo_bodies[0])
     body["model_output"] = min(1.0, body["model_output"] + 0.2)  # flagged: output-mismatch
