@@ -49,9 +49,12 @@ def _columns(conn: Connection, table: str) -> set[str]:
     return {c["name"] for c in inspect(conn).get_columns(table)}
 
 
-def test_0002_moves_the_model_blobs_to_their_own_table_and_back(committed_database_url) -> None:
+def test_0002_0003_move_the_blobs_and_give_jobs_their_system_and_back(
+    committed_database_url,
+) -> None:
     """With a decision referring to the version (foreign keys on, as the portal runs), the
-    blobs move to ``model_artifact`` byte for byte, and a downgrade puts them back."""
+    blobs move to ``model_artifact`` byte for byte (0002), the decision's job gets the
+    decision's system (0003), and a downgrade undoes both."""
     engine = make_engine(committed_database_url("_blobs"))
     at = dt.datetime(2026, 6, 1, 12, 0, tzinfo=dt.UTC)
     try:
@@ -93,6 +96,14 @@ def test_0002_moves_the_model_blobs_to_their_own_table_and_back(committed_databa
                 ),
                 {"b": b"x", "f": False, "t": True, "at": at},
             )
+            conn.execute(
+                text(
+                    "INSERT INTO job (id, kind, decision_id, status, attempts, max_attempts,"
+                    " next_attempt_at, created_at) VALUES (1, 'explain', 1, 'pending', 0, 5,"
+                    " :at, :at)"
+                ),
+                {"at": at},
+            )
 
         with engine.begin() as conn:
             upgrade(conn, "0002")
@@ -113,7 +124,14 @@ def test_0002_moves_the_model_blobs_to_their_own_table_and_back(committed_databa
             assert conn.scalar(text("SELECT model_version_id FROM decision")) == 1
 
         with engine.begin() as conn:
+            upgrade(conn, "0003")
+            assert conn.execute(text("SELECT id, system_id FROM job")).all() == [(1, 1)]
+            assert "ix_job_claim" in {i["name"] for i in inspect(conn).get_indexes("job")}
+
+        with engine.begin() as conn:
             downgrade(conn, "0001")
+            assert "system_id" not in _columns(conn, "job")
+            assert conn.scalar(text("SELECT decision_id FROM job WHERE id = 1")) == 1
             assert "model_artifact" not in inspect(conn).get_table_names()
             rows = conn.execute(
                 text("SELECT id, artifact, background FROM model_version ORDER BY id")

@@ -108,8 +108,11 @@ class Job(Base):
     __tablename__ = "job"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    kind: Mapped[str] = mapped_column(String(30))  # explain
+    kind: Mapped[str] = mapped_column(String(30))  # explain | counterfactual
     decision_id: Mapped[int | None] = mapped_column(ForeignKey("decision.id"), index=True)
+    # The decision's sender, copied here so that a claim finds each system's oldest due
+    # jobs through ix_job_claim without reading the backlog (see worker.claim).
+    system_id: Mapped[int | None] = mapped_column(ForeignKey("system.id"))
     # pending -> running -> done | failed (after the last attempt)
     status: Mapped[str] = mapped_column(String(20), default="pending")
     attempts: Mapped[int] = mapped_column(default=0)
@@ -123,3 +126,4 @@ class Job(Base):
 
 
 Index("ix_job_status_next_attempt_at", Job.status, Job.next_attempt_at)
+Index("ix_job_claim", Job.system_id, Job.status, Job.kind, Job.next_attempt_at, Job.id)

@@ -414,6 +414,7 @@ def _new_decision(
         },
         job={
             "kind": "explain",
+            "system_id": system.id,
             "status": "pending",
             "attempts": 0,
             "max_attempts": options.max_attempts,

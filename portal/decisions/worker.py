@@ -43,7 +43,6 @@ from sqlalchemy import (
     Table,
     and_,
     bindparam,
-    case,
     insert,
     or_,
     select,
@@ -56,7 +55,7 @@ from portal.db import Database, EncryptedJSON, begin_read_phase, begin_write_pha
 from portal.decisions.explanations import build_payload, explanation_values
 from portal.decisions.models import Decision, Explanation, Job
 from portal.oversight.audit import WORKER, PendingEvent, record_event, record_events
-from portal.registry.models import ModelArtifact, ModelVersion
+from portal.registry.models import ModelArtifact, ModelVersion, System
 
 log = logging.getLogger(__name__)
 _EXTENSION = "portal.worker"
@@ -100,6 +99,50 @@ def _due(now: dt.datetime) -> Any:
     )
 
 
+def _oldest_due(
+    session: Session,
+    system_id: int,
+    kind: str,
+    limit: int,
+    now: dt.datetime,
+    job_ids: Sequence[int] | None,
+) -> list[Any]:
+    """A system's oldest due jobs of one kind, as (id, kind) rows, at most ``limit``.
+
+    Two index ranges of ``ix_job_claim`` (system, status, kind, next attempt, id): waiting
+    jobs in order, read only as far as ``limit``; and running jobs whose lease ran out (a
+    worker died), which are few. So a claim costs the same with 100 or 1,000,000 waiting.
+    """
+    waiting = (
+        select(Job.id, Job.kind, Job.next_attempt_at)
+        .where(
+            Job.system_id == system_id,
+            Job.status == "pending",
+            Job.kind == kind,
+            Job.next_attempt_at <= now,
+        )
+        .order_by(Job.next_attempt_at, Job.id)
+        .limit(limit)
+    )
+    lapsed = (
+        select(Job.id, Job.kind, Job.next_attempt_at)
+        .where(
+            Job.system_id == system_id,
+            Job.status == "running",
+            Job.kind == kind,
+            Job.locked_until < now,
+        )
+        .order_by(Job.next_attempt_at, Job.id)
+        .limit(limit)
+    )
+    if job_ids is not None:
+        waiting = waiting.where(Job.id.in_(job_ids))
+        lapsed = lapsed.where(Job.id.in_(job_ids))
+    rows = [*session.execute(waiting), *session.execute(lapsed)]
+    rows.sort(key=lambda row: (row.next_attempt_at, row.id))
+    return [(row.id, row.kind) for row in rows[:limit]]
+
+
 def claim(
     session: Session,
     *,
@@ -116,29 +159,23 @@ def claim(
     first no longer matches ``_due`` and is not returned. So the due jobs may be looked up
     in a read phase (``begin_read_phase``): the write lock is taken for the UPDATE only.
     """
-    base = select(Job.id).join(Decision, Decision.id == Job.decision_id).where(_due(now))
-    if job_ids is not None:
-        base = base.where(Job.id.in_(job_ids))
+    searches_cap = limit if max_searches is None else max_searches
     # Per sending system, its oldest due jobs (explanations first); then round-robin.
-    systems = session.scalars(base.with_only_columns(Decision.system_id).distinct()).all()
     by_system: dict[int, deque[Any]] = {}  # rows of (id, kind)
-    for system_id in systems:
-        by_system[system_id] = deque(
-            session.execute(
-                base.add_columns(Job.kind)
-                .where(Decision.system_id == system_id)
-                .order_by(case((Job.kind == EXPLAIN, 0), else_=1), Job.next_attempt_at, Job.id)
-                .limit(limit)
-            ).all()
-        )
+    for system_id in session.scalars(select(System.id).order_by(System.id)).all():
+        due = _oldest_due(session, system_id, EXPLAIN, limit, now, job_ids)
+        if len(due) < limit and searches_cap:
+            due += _oldest_due(session, system_id, COUNTERFACTUAL, searches_cap, now, job_ids)
+        if due:
+            by_system[system_id] = deque(due)
     picked: list[int] = []
-    searches, max_searches = 0, limit if max_searches is None else max_searches
+    searches = 0
     queues = list(by_system.values())
     while queues and len(picked) < limit:  # round-robin over systems, oldest first in each
         for queue in list(queues):
             job_id, kind = queue.popleft()
             if kind == COUNTERFACTUAL:
-                if searches >= max_searches:  # the rest of this queue are searches too
+                if searches >= searches_cap:  # the rest of this queue are searches too
                     queues.remove(queue)
                     continue
                 searches += 1
@@ -198,6 +235,7 @@ class _Work:
     job_id: int
     kind: str
     attempt: int  # the job's attempts after this worker's claim: whose claim it is
+    system_id: int
     decision_id: int
     public_id: str
     subject_key: str
@@ -254,6 +292,7 @@ def _load_work(db: Database, job_ids: Sequence[int]) -> list[_Work]:
                 Job.id,
                 Job.kind,
                 Job.attempts,
+                Decision.system_id,
                 Decision.id,
                 Decision.public_id,
                 Decision.subject_key,
@@ -323,6 +362,7 @@ def _explanation_rows(done: _Done, now: dt.datetime, options: WorkerOptions) -> 
         follow_up = {
             "kind": COUNTERFACTUAL,
             "decision_id": work.decision_id,
+            "system_id": work.system_id,
             "status": "pending",
             "attempts": 0,
             "max_attempts": options.counterfactual_attempts,

@@ -110,6 +110,36 @@ def test_claim_is_fair_across_systems(app, session, ingest, demo_bodies, active_
     assert job_of(session, late).id in claimed  # ... does not starve the other one
 
 
+def test_every_job_names_its_decisions_system(app, session, ingest, demo_bodies) -> None:
+    """The claim finds jobs by system (ix_job_claim): explanations and their follow-ups."""
+    for body in demo_bodies[:3]:
+        ingest(body)
+    assert run_due(get_db(app), WorkerOptions()) == 3  # the explanations queue the searches
+    rows = session.execute(
+        select(Job.kind, Job.system_id, Decision.system_id).join(
+            Decision, Decision.id == Job.decision_id
+        )
+    ).all()
+    assert sorted(kind for kind, _, _ in rows) == ["counterfactual"] * 3 + ["explain"] * 3
+    assert all(job_system == decision_system for _, job_system, decision_system in rows)
+
+
+def test_a_claim_takes_the_oldest_due_jobs_first(
+    app, session, ingest, demo_bodies
+) -> None:
+    ids = [ingest(body) for body in demo_bodies[:4]]
+    now = utcnow()
+    session.execute(  # the third one was retried and is due later
+        update(Job)
+        .where(Job.id == job_of(session, ids[2]).id)
+        .values(next_attempt_at=now + dt.timedelta(seconds=30))
+    )
+    session.flush()
+    first = claim(session, limit=2, lease_seconds=60, now=now)
+    assert first == sorted(job_of(session, i).id for i in ids[:2])
+    assert claim(session, limit=5, lease_seconds=60, now=now) == [job_of(session, ids[3]).id]
+
+
 def test_failing_job_backs_off_then_fails_and_can_be_retried(
     app, session, ingest, demo_bodies, monkeypatch
 ) -> None:
