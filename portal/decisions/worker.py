@@ -113,31 +113,18 @@ def _oldest_due(
     jobs in order, read only as far as ``limit``; and running jobs whose lease ran out (a
     worker died), which are few. So a claim costs the same with 100 or 1,000,000 waiting.
     """
-    waiting = (
-        select(Job.id, Job.kind, Job.next_attempt_at)
-        .where(
-            Job.system_id == system_id,
-            Job.status == "pending",
-            Job.kind == kind,
-            Job.next_attempt_at <= now,
+    only = [] if job_ids is None else [Job.id.in_(job_ids)]
+
+    def oldest(*state: Any) -> Any:
+        return (
+            select(Job.id, Job.kind, Job.next_attempt_at)
+            .where(Job.system_id == system_id, Job.kind == kind, *state, *only)
+            .order_by(Job.next_attempt_at, Job.id)
+            .limit(limit)
         )
-        .order_by(Job.next_attempt_at, Job.id)
-        .limit(limit)
-    )
-    lapsed = (
-        select(Job.id, Job.kind, Job.next_attempt_at)
-        .where(
-            Job.system_id == system_id,
-            Job.status == "running",
-            Job.kind == kind,
-            Job.locked_until < now,
-        )
-        .order_by(Job.next_attempt_at, Job.id)
-        .limit(limit)
-    )
-    if job_ids is not None:
-        waiting = waiting.where(Job.id.in_(job_ids))
-        lapsed = lapsed.where(Job.id.in_(job_ids))
+
+    waiting = oldest(Job.status == "pending", Job.next_attempt_at <= now)
+    lapsed = oldest(Job.status == "running", Job.locked_until < now)
     rows = [*session.execute(waiting), *session.execute(lapsed)]
     rows.sort(key=lambda row: (row.next_attempt_at, row.id))
     return [(row.id, row.kind) for row in rows[:limit]]
