@@ -8,6 +8,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any, Literal
 
 from explainers.errors import ManifestError
@@ -84,7 +85,7 @@ class Manifest:
     features: tuple[FeatureSpec, ...]
     raw: Mapping[str, Any] = field(repr=False, compare=False, default_factory=dict)
 
-    @property
+    @cached_property  # read per row and per request: computed once per manifest
     def feature_keys(self) -> tuple[str, ...]:
         return tuple(f.key for f in self.features)
 
