@@ -124,9 +124,7 @@ def test_every_job_names_its_decisions_system(app, session, ingest, demo_bodies)
     assert all(job_system == decision_system for _, job_system, decision_system in rows)
 
 
-def test_a_claim_takes_the_oldest_due_jobs_first(
-    app, session, ingest, demo_bodies
-) -> None:
+def test_a_claim_takes_the_oldest_due_jobs_first(app, session, ingest, demo_bodies) -> None:
     ids = [ingest(body) for body in demo_bodies[:4]]
     now = utcnow()
     session.execute(  # the third one was retried and is due later
