@@ -147,6 +147,11 @@ def claim(
     in a read phase (``begin_read_phase``): the write lock is taken for the UPDATE only.
     """
     searches_cap = limit if max_searches is None else max_searches
+    anything_due = select(Job.id).where(_due(now)).limit(1)  # (by index: an idle poll is cheap)
+    if job_ids is not None:
+        anything_due = anything_due.where(Job.id.in_(job_ids))
+    if session.scalar(anything_due) is None:
+        return []
     # Per sending system, its oldest due jobs (explanations first); then round-robin.
     by_system: dict[int, deque[Any]] = {}  # rows of (id, kind)
     for system_id in session.scalars(select(System.id).order_by(System.id)).all():
