@@ -6,9 +6,11 @@ import datetime as dt
 import hashlib
 import threading
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import LargeBinary, and_, bindparam, or_, select, type_coerce
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.elements import ColumnElement
 
 from portal.api.signing import SignatureError, SignedHeaders, check_timestamp, verify
 from portal.crypto import KeyRing, active_key_ring
@@ -64,12 +66,17 @@ def _decrypted(secret_id: int, ciphertext: bytes) -> str:
     return text
 
 
+def _valid_at(now: Any) -> ColumnElement[bool]:
+    """A secret is valid until its ``valid_until`` (None: no end)."""
+    return or_(WebhookSecret.valid_until.is_(None), WebhookSecret.valid_until > now)
+
+
 def valid_secrets(session: Session, system: System | Caller, now: dt.datetime) -> list[str]:
     """The system's secrets that are valid at ``now`` (decrypted)."""
     rows = session.execute(
         select(WebhookSecret.id, type_coerce(WebhookSecret.secret, LargeBinary)).where(
             WebhookSecret.system_id == system.id,
-            or_(WebhookSecret.valid_until.is_(None), WebhookSecret.valid_until > now),
+            _valid_at(now),
         )
     ).all()
     return [_decrypted(secret_id, bytes(ciphertext)) for secret_id, ciphertext in rows]
@@ -89,10 +96,7 @@ _SYSTEM_AND_SECRETS = (
         WebhookSecret,
         and_(
             WebhookSecret.system_id == System.id,
-            or_(
-                WebhookSecret.valid_until.is_(None),
-                WebhookSecret.valid_until > bindparam("now", type_=UTCDateTime()),
-            ),
+            _valid_at(bindparam("now", type_=UTCDateTime())),
         ),
     )
     .where(System.name == bindparam("name"))

@@ -89,14 +89,17 @@ class WorkerOptions:
         )
 
 
+def _waiting(now: dt.datetime) -> Any:
+    return and_(Job.status == "pending", Job.next_attempt_at <= now)
+
+
+def _lapsed(now: dt.datetime) -> Any:
+    """Running, but the lease ran out: the worker that claimed it died."""
+    return and_(Job.status == "running", Job.locked_until < now)
+
+
 def _due(now: dt.datetime) -> Any:
-    return and_(
-        Job.kind.in_(JOB_KINDS),
-        or_(
-            and_(Job.status == "pending", Job.next_attempt_at <= now),
-            and_(Job.status == "running", Job.locked_until < now),
-        ),
-    )
+    return and_(Job.kind.in_(JOB_KINDS), or_(_waiting(now), _lapsed(now)))
 
 
 def _oldest_due(
@@ -115,17 +118,15 @@ def _oldest_due(
     """
     only = [] if job_ids is None else [Job.id.in_(job_ids)]
 
-    def oldest(*state: Any) -> Any:
+    def oldest(state: Any) -> Any:
         return (
             select(Job.id, Job.kind, Job.next_attempt_at)
-            .where(Job.system_id == system_id, Job.kind == kind, *state, *only)
+            .where(Job.system_id == system_id, Job.kind == kind, state, *only)
             .order_by(Job.next_attempt_at, Job.id)
             .limit(limit)
         )
 
-    waiting = oldest(Job.status == "pending", Job.next_attempt_at <= now)
-    lapsed = oldest(Job.status == "running", Job.locked_until < now)
-    rows = [*session.execute(waiting), *session.execute(lapsed)]
+    rows = [*session.execute(oldest(_waiting(now))), *session.execute(oldest(_lapsed(now)))]
     rows.sort(key=lambda row: (row.next_attempt_at, row.id))
     return [(row.id, row.kind) for row in rows[:limit]]
 
