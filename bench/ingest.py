@@ -334,6 +334,28 @@ def _send(conn: http.client.HTTPConnection, path: str, body: bytes, headers: dic
     return response.status
 
 
+def _send_timed(
+    conn: http.client.HTTPConnection, path: str, item: Any, result: Result, since: float
+) -> None:
+    """Send one request and record its latency from ``since`` (or count an error)."""
+    try:
+        status = _send(conn, path, *item)
+    except (OSError, http.client.HTTPException):
+        conn.close()
+        with result.lock:
+            result.errors += 1
+        return
+    result.add(time.perf_counter() - since, status)
+
+
+def _run_threads(threads: int, run: Any) -> None:
+    pool = [threading.Thread(target=run) for _ in range(threads)]
+    for thread in pool:
+        thread.start()
+    for thread in pool:
+        thread.join()
+
+
 def closed_loop(port: int, path: str, reqs: Requests, threads: int, seconds: float) -> Result:
     """Each thread sends its next request as soon as the previous one is answered."""
     result = Result()
@@ -345,23 +367,11 @@ def closed_loop(port: int, path: str, reqs: Requests, threads: int, seconds: flo
             item = reqs.take()
             if item is None:
                 break
-            start = time.perf_counter()
-            try:
-                status = _send(conn, path, *item)
-            except (OSError, http.client.HTTPException):
-                conn.close()
-                with result.lock:
-                    result.errors += 1
-                continue
-            result.add(time.perf_counter() - start, status)
+            _send_timed(conn, path, item, result, time.perf_counter())
         conn.close()
 
     started = time.perf_counter()
-    pool = [threading.Thread(target=run) for _ in range(threads)]
-    for thread in pool:
-        thread.start()
-    for thread in pool:
-        thread.join()
+    _run_threads(threads, run)
     result.seconds = time.perf_counter() - started
     return result
 
@@ -391,21 +401,10 @@ def open_loop(
             delay = due - time.perf_counter()
             if delay > 0:
                 time.sleep(delay)
-            try:
-                status = _send(conn, path, *item)
-            except (OSError, http.client.HTTPException):
-                conn.close()
-                with result.lock:
-                    result.errors += 1
-                continue
-            result.add(time.perf_counter() - due, status)
+            _send_timed(conn, path, item, result, due)
         conn.close()
 
-    pool = [threading.Thread(target=run) for _ in range(threads)]
-    for thread in pool:
-        thread.start()
-    for thread in pool:
-        thread.join()
+    _run_threads(threads, run)
     result.seconds = seconds
     return result
 
