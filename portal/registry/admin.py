@@ -258,38 +258,39 @@ def activate_model(
 ) -> ModelVersion:
     """Let decisions name this version (registered -> active; active stays active)."""
     model = get_model_version(session, name, version)
-    if model.status == "active":
-        return model
-    if model.status != "registered":
+    if model.status not in ("registered", "active"):
         raise ModelStatusConflict(f"A {model.status} version cannot be activated.")
-    model.status = "active"
-    model.activated_at = utcnow()
-    record_event(
-        session,
-        actor,
-        "model.activated",
-        purpose="administration",
-        details={"model": name, "version": version},
-    )
-    session.flush()
-    return model
+    return _move_to(session, model, "active", actor)
 
 
 def retire_model(
     session: Session, name: str, version: str, *, actor: Actor = ADMIN_CLI
 ) -> ModelVersion:
     """Stop accepting decisions naming this version; its record stays public."""
-    model = get_model_version(session, name, version)
-    if model.status == "retired":
+    return _move_to(session, get_model_version(session, name, version), "retired", actor)
+
+
+# status -> (audit action, time-stamp column)
+_STATUS_EVENTS = {
+    "active": ("model.activated", "activated_at"),
+    "retired": ("model.retired", "retired_at"),
+}
+
+
+def _move_to(session: Session, model: ModelVersion, status: str, actor: Actor) -> ModelVersion:
+    """Give ``model`` the status, with its time stamp and an audit event; a no-op when it
+    has that status already (repeating a command is harmless)."""
+    if model.status == status:
         return model
-    model.status = "retired"
-    model.retired_at = utcnow()
+    action, stamp = _STATUS_EVENTS[status]
+    model.status = status
+    setattr(model, stamp, utcnow())
     record_event(
         session,
         actor,
-        "model.retired",
+        action,
         purpose="administration",
-        details={"model": name, "version": version},
+        details={"model": model.name, "version": model.version},
     )
     session.flush()
     return model
