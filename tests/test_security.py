@@ -120,3 +120,26 @@ def test_login_routes_are_rate_limited_per_client(app_overrides, connection) -> 
     assert statuses == [200, 200, 200, 429]
     assert "For mange forespørgsler" in client.get("/login").get_data(as_text=True)
     assert client.get("/algoritmer").status_code == 200  # other pages keep their own limit
+
+
+def test_posting_a_citizen_request_form_is_rate_limited(app_overrides, connection) -> None:
+    """Posting a review or rectification request has a stricter per-client limit (counted
+    per form); a GET of the same page is not counted."""
+    from portal import create_app
+    from portal.db_session import get_db
+
+    limited = create_app(
+        {**app_overrides, "env": "development", "request_form_ratelimit": "2 per hour"}
+    )
+    get_db(limited).session_factory.configure(
+        bind=connection, join_transaction_mode="create_savepoint"
+    )
+    limited.config["WTF_CSRF_ENABLED"] = False  # (a missing token is refused before the limit)
+    client = limited.test_client()
+    path = "/mine-sager/someone-elses-id/genvurdering"
+    assert client.get(path).status_code != 429
+    statuses = [client.post(path, data={"message": "x"}).status_code for _ in range(3)]
+    assert 429 not in statuses[:2]
+    assert statuses[2] == 429
+    assert client.post(path.replace("genvurdering", "forkerte-oplysninger")).status_code != 429
+    assert client.get(path).status_code != 429
