@@ -15,6 +15,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from portal.api.signing import SignatureError, SignedHeaders, check_timestamp, verify
 from portal.crypto import KeyRing, active_key_ring
 from portal.db import UTCDateTime
+from portal.db_driver import DriverStatement, driver_for
 from portal.errors import Forbidden
 from portal.registry.models import System, WebhookSecret
 
@@ -82,8 +83,8 @@ def valid_secrets(session: Session, system: System | Caller, now: dt.datetime) -
     return [_decrypted(secret_id, bytes(ciphertext)) for secret_id, ciphertext in rows]
 
 
-# The system by name, with its secrets valid at ``now`` (built once: it runs per request).
-_SYSTEM_AND_SECRETS = (
+# The system by name, with its secrets valid at ``now`` (runs per request, on the driver).
+_SYSTEM_AND_SECRETS = DriverStatement(
     select(
         System.id,
         System.name,
@@ -118,9 +119,7 @@ def authenticate(
     its secrets valid at ``now``.
     """
     check_timestamp(signed, now, tolerance_seconds)
-    rows = (
-        session.connection().execute(_SYSTEM_AND_SECRETS, {"name": signed.system, "now": now}).all()
-    )
+    rows = _SYSTEM_AND_SECRETS.all(driver_for(session), {"name": signed.system, "now": now})
     if not rows:
         raise SignatureError()
     secrets = [_decrypted(row[3], bytes(row[4])) for row in rows if row[3] is not None]

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol, cast
 
 from pydantic import ValidationError
-from sqlalchemy import CursorResult, Insert, Table, bindparam, insert, select, update
+from sqlalchemy import Insert, Table, bindparam, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -31,6 +31,7 @@ from sqlalchemy.orm import Session
 from portal.api.schemas import BatchIn, BatchItemIn, DecisionIn
 from portal.crypto import lookup_key
 from portal.db import begin_write_phase, new_public_id, utcnow
+from portal.db_driver import DriverStatement, driver_for
 from portal.decisions.models import Decision, Delivery, Job
 from portal.errors import NotFound, ValidationFailed
 from portal.oversight.audit import Actor, PendingEvent, record_event, record_events
@@ -119,8 +120,10 @@ _MANIFESTS: dict[tuple[int, str], Any] = {}
 _MANIFEST_CACHE_SIZE = 64
 
 
-_MODEL_ROW = select(ModelVersion.id, ModelVersion.status, ModelVersion.artifact_sha256).where(
-    ModelVersion.name == bindparam("name"), ModelVersion.version == bindparam("version")
+_MODEL_ROW = DriverStatement(
+    select(ModelVersion.id, ModelVersion.status, ModelVersion.artifact_sha256).where(
+        ModelVersion.name == bindparam("name"), ModelVersion.version == bindparam("version")
+    )
 )
 
 
@@ -147,21 +150,21 @@ class ModelCatalog:
     def _load(self, name: str, version: str) -> ModelChoice | None:
         from explainers.manifest import parse_manifest
 
-        connection = self.session.connection()
-        row = connection.execute(_MODEL_ROW, {"name": name, "version": version}).first()
+        row = _MODEL_ROW.first(driver_for(self.session), {"name": name, "version": version})
         if row is None:
             return None
-        cache_key = (row.id, row.artifact_sha256)
+        model_id, status, artifact_sha256 = row
+        cache_key = (model_id, artifact_sha256)
         manifest = _MANIFESTS.get(cache_key)
         if manifest is None:
             raw = self.session.scalar(
-                select(ModelVersion.manifest).where(ModelVersion.id == row.id)
+                select(ModelVersion.manifest).where(ModelVersion.id == model_id)
             )
             manifest = parse_manifest(raw)
             if len(_MANIFESTS) >= _MANIFEST_CACHE_SIZE:
                 _MANIFESTS.pop(next(iter(_MANIFESTS)))
             _MANIFESTS[cache_key] = manifest
-        return ModelChoice(row.id, row.status, manifest)
+        return ModelChoice(model_id, status, manifest)
 
 
 # --- validation -----------------------------------------------------------------------------
@@ -317,20 +320,31 @@ _DECISION = cast(Table, Decision.__table__)
 _JOB = cast(Table, Job.__table__)
 
 
-# Built once: constructing a statement costs more than running it on the hot path.
-_INSERTS = {table.name: insert(table) for table in (_DELIVERY, _DECISION, _JOB)}
+# Run on the driver (``portal.db_driver``): the single-decision path runs them per request.
+_INSERTS = {
+    table.name: DriverStatement(insert(table).returning(table.c.id))
+    for table in (_DELIVERY, _DECISION, _JOB)
+}
+_INSERTS_MANY = {
+    table.name: DriverStatement(insert(table)) for table in (_DELIVERY, _DECISION, _JOB)
+}
 
 
 def _insert_one(session: Session, table: Table, values: dict[str, Any]) -> int:
-    """Insert one row (Core, on the session's connection; values as parameters, so the
-    compiled statement is cached by its keys); its new primary key."""
-    result = cast(CursorResult[Any], session.connection().execute(_INSERTS[table.name], values))
-    key = result.inserted_primary_key
-    assert key is not None
-    return int(key[0])
+    """Insert one row (every column value given); its new primary key."""
+    return int(_INSERTS[table.name].scalar(driver_for(session), values))
 
 
-_DELIVERY_CLAIMS: dict[str, Insert] = {}
+def _delivery_claim(dialect: str) -> Insert:
+    make = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}[dialect]
+    return (
+        make(_DELIVERY)
+        .on_conflict_do_nothing(index_elements=["system_id", "webhook_id"])
+        .returning(_DELIVERY.c.id)
+    )
+
+
+_DELIVERY_CLAIM = DriverStatement(_delivery_claim)
 
 
 def _claim_delivery(session: Session, values: dict[str, Any]) -> bool:
@@ -340,18 +354,7 @@ def _claim_delivery(session: Session, values: dict[str, Any]) -> bool:
     needs no savepoint. On PostgreSQL a concurrent insert of the same key waits for the
     first transaction, then does nothing if it committed.
     """
-    connection = session.connection()
-    dialect = connection.dialect.name
-    statement = _DELIVERY_CLAIMS.get(dialect)
-    if statement is None:
-        make = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}[dialect]
-        statement = (
-            make(_DELIVERY)
-            .on_conflict_do_nothing(index_elements=["system_id", "webhook_id"])
-            .returning(_DELIVERY.c.id)
-        )
-        _DELIVERY_CLAIMS[dialect] = statement
-    return connection.execute(statement, values).first() is not None
+    return _DELIVERY_CLAIM.first(driver_for(session), values) is not None
 
 
 def _new_decision(
@@ -443,8 +446,8 @@ def _insert(session: Session, new: Sequence[_NewDecision]) -> None:
     The delivery rows go first: a concurrent repeat of a key blocks on (PostgreSQL) or
     fails at (either) their unique constraint. Core statements, no unit-of-work flush.
     """
-    connection = session.connection()
-    connection.execute(_INSERTS[_DELIVERY.name], [n.delivery for n in new])
+    driver = driver_for(session)
+    _INSERTS_MANY[_DELIVERY.name].execute_many(driver, [n.delivery for n in new])
     if len(new) == 1:
         new[0].decision_id = _insert_one(session, _DECISION, new[0].decision)
         new[0].job_id = _insert_one(
@@ -453,7 +456,8 @@ def _insert(session: Session, new: Sequence[_NewDecision]) -> None:
         return
     # Plain executemany, then the new ids by unique keys: on SQLite an insert with ordered
     # RETURNING would run one statement per row.
-    connection.execute(_INSERTS[_DECISION.name], [n.decision for n in new])
+    _INSERTS_MANY[_DECISION.name].execute_many(driver, [n.decision for n in new])
+    connection = session.connection()
     decision_ids = dict(
         connection.execute(
             select(_DECISION.c.public_id, _DECISION.c.id).where(
@@ -463,7 +467,9 @@ def _insert(session: Session, new: Sequence[_NewDecision]) -> None:
     )
     for n in new:
         n.decision_id = decision_ids[n.decision["public_id"]]
-    connection.execute(_INSERTS[_JOB.name], [{**n.job, "decision_id": n.decision_id} for n in new])
+    _INSERTS_MANY[_JOB.name].execute_many(
+        driver, [{**n.job, "decision_id": n.decision_id} for n in new]
+    )
     job_ids = dict(
         connection.execute(
             select(_JOB.c.decision_id, _JOB.c.id).where(

@@ -15,10 +15,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, Table, insert, select, text
+from sqlalchemy import Table, insert, select, text
 from sqlalchemy.orm import Session
 
 from portal.db import utcnow
+from portal.db_driver import DriverStatement, driver_for
 from portal.oversight.models import AuditEvent
 
 GENESIS = "0" * 64
@@ -87,10 +88,8 @@ def record_event(
     the returned event carries its id but is not attached to the session."""
     pending = PendingEvent(actor, action, purpose, decision_public_id, subject_key, details)
     (row,) = _chained_rows(session, [pending])
-    result = cast(CursorResult[Any], session.connection().execute(_INSERT, row))
-    key = result.inserted_primary_key
-    assert key is not None
-    return AuditEvent(id=key[0], **row)
+    event_id = _INSERT_RETURNING.scalar(driver_for(session), row)
+    return AuditEvent(id=event_id, **row)
 
 
 def record_events(session: Session, pending: Sequence[PendingEvent]) -> None:
@@ -100,15 +99,16 @@ def record_events(session: Session, pending: Sequence[PendingEvent]) -> None:
     statement, and nothing needs the new ids.
     """
     if pending:
-        session.connection().execute(_INSERT, _chained_rows(session, pending))
+        _INSERT.execute_many(driver_for(session), _chained_rows(session, pending))
 
 
 def _chained_rows(session: Session, pending: Sequence[PendingEvent]) -> list[dict[str, Any]]:
     """The rows of ``pending``, each hashed over the one before, after the chain's head."""
-    if session.get_bind().dialect.name == "postgresql":
-        session.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": _ADVISORY_LOCK_ID})
-    # (an ORM query: pending ORM-added events are flushed first, so the chain stays linear)
-    prev = session.scalar(_CHAIN_HEAD) or GENESIS
+    session.flush()  # events added through the ORM go first, so the chain stays linear
+    driver = driver_for(session)
+    if driver.dialect.name == "postgresql":
+        _CHAIN_LOCK.execute(driver, {"id": _ADVISORY_LOCK_ID})
+    prev = _CHAIN_HEAD.scalar(driver) or GENESIS
     now = utcnow()
     rows = []
     for item in pending:
@@ -144,10 +144,12 @@ _COLUMNS = (
 )
 
 
-# Built once (the decision webhook appends an event per request).
+# Run on the driver (the decision webhook appends an event per request).
 _TABLE = cast(Table, AuditEvent.__table__)
-_CHAIN_HEAD = select(AuditEvent.entry_hash).order_by(AuditEvent.id.desc()).limit(1)
-_INSERT = insert(_TABLE)
+_CHAIN_LOCK = DriverStatement(text("SELECT pg_advisory_xact_lock(:id)"))
+_CHAIN_HEAD = DriverStatement(select(AuditEvent.entry_hash).order_by(AuditEvent.id.desc()).limit(1))
+_INSERT = DriverStatement(insert(_TABLE))
+_INSERT_RETURNING = DriverStatement(insert(_TABLE).returning(_TABLE.c.id))
 
 
 @dataclass(frozen=True)

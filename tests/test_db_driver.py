@@ -1,0 +1,114 @@
+"""Driver statements convert values as SQLAlchemy does and stay in the session's transaction."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any, cast
+
+import pytest
+from sqlalchemy import Table, bindparam, insert, select, text
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from portal.db_driver import DriverStatement, driver_for
+from portal.decisions.models import Decision, Delivery
+
+_DELIVERY = cast(Table, Delivery.__table__)
+INSERT = DriverStatement(insert(_DELIVERY).returning(_DELIVERY.c.id))
+INSERT_MANY = DriverStatement(insert(_DELIVERY))
+WHEN = dt.datetime(2026, 11, 29, 12, 30, tzinfo=dt.timezone(dt.timedelta(hours=1)))
+
+
+def delivery(system_id: int, key: str, **changes: Any) -> dict[str, Any]:
+    values = {
+        "system_id": system_id,
+        "webhook_id": key,
+        "kind": "decision",
+        "body_sha256": "0" * 64,
+        "status_code": 202,
+        "response": {"id": key, "links": {"self": f"/api/v1/decisions/{key}"}},
+        "received_at": WHEN,
+    }
+    return {**values, **changes}
+
+
+def test_values_are_converted_by_their_column_types(session: Session, system_factory) -> None:
+    system = system_factory(session)
+    new_id = INSERT.scalar(driver_for(session), delivery(system.id, "a"))
+    stored = session.get(Delivery, new_id)
+    assert stored is not None
+    # JSON serialised, the aware datetime stored as UTC and read back equal
+    assert stored.response == {"id": "a", "links": {"self": "/api/v1/decisions/a"}}
+    assert stored.received_at == WHEN
+    assert stored.received_at.tzinfo == dt.UTC
+
+
+def test_encrypted_columns_are_encrypted_as_by_the_orm(session: Session, decision_factory) -> None:
+    decision = decision_factory(session, cpr="0101901234")
+    decisions = cast(Table, Decision.__table__)
+    change = DriverStatement(
+        decisions.update()
+        .where(decisions.c.id == bindparam("decision_id"))
+        .values(subject_cpr=bindparam("cpr"))
+    )
+    change.execute(driver_for(session), {"decision_id": decision.id, "cpr": "0202801234"})
+    raw = session.execute(
+        text("SELECT subject_cpr FROM decision WHERE id = :id"), {"id": decision.id}
+    ).scalar_one()
+    assert b"0202801234" not in bytes(raw)
+    session.expire_all()
+    assert session.get(Decision, decision.id).subject_cpr == "0202801234"
+
+
+def test_values_written_into_the_statement_are_kept(session: Session, system_factory) -> None:
+    system = system_factory(session)
+    driver = driver_for(session)
+    for key in ("a", "b", "c"):
+        INSERT.execute(driver, delivery(system.id, key))
+    newest = DriverStatement(
+        select(Delivery.webhook_id)
+        .where(Delivery.system_id == bindparam("system"))
+        .order_by(Delivery.id.desc())
+        .limit(2)
+    )
+    assert [row[0] for row in newest.all(driver, {"system": system.id})] == ["c", "b"]
+    assert newest.scalar(driver, {"system": system.id}) == "c"
+    assert newest.first(driver, {"system": -1}) is None
+
+
+def test_a_missing_value_is_refused_before_anything_runs(session: Session) -> None:
+    values = delivery(1, "a")
+    del values["received_at"]  # has a column default, which a driver statement never fills
+    with pytest.raises(ValueError, match="no value given for received_at"):
+        INSERT.execute(driver_for(session), values)
+
+
+def test_driver_errors_arrive_as_sqlalchemy_errors(session: Session, system_factory) -> None:
+    system = system_factory(session)
+    driver = driver_for(session)
+    INSERT.execute(driver, delivery(system.id, "same"))
+    with pytest.raises(IntegrityError), session.begin_nested():
+        INSERT.execute(driver_for(session), delivery(system.id, "same"))
+    # the savepoint rolled back only the failed insert; the session goes on
+    count = select(Delivery.id).where(Delivery.system_id == system.id)
+    assert len(session.execute(count).all()) == 1
+
+
+def test_executemany_inserts_every_row_and_nothing_for_none(
+    session: Session, system_factory
+) -> None:
+    system = system_factory(session)
+    INSERT_MANY.execute_many(driver_for(session), [])
+    INSERT_MANY.execute_many(
+        driver_for(session), [delivery(system.id, key) for key in ("x", "y", "z")]
+    )
+    keys = session.scalars(select(Delivery.webhook_id).where(Delivery.system_id == system.id))
+    assert sorted(keys) == ["x", "y", "z"]
+
+
+def test_statements_roll_back_with_the_session(session: Session, system_factory) -> None:
+    system = system_factory(session)
+    session.commit()  # (inside the test's outer transaction)
+    INSERT.execute(driver_for(session), delivery(system.id, "gone"))
+    session.rollback()
+    assert session.scalar(select(Delivery.id).where(Delivery.webhook_id == "gone")) is None
