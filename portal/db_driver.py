@@ -42,12 +42,25 @@ class Driver:
     dialect: Dialect
 
 
+_CACHED = "portal_driver"
+
+
 def driver_for(session: Session) -> Driver:
-    """The driver connection of ``session``'s current transaction (begun if need be)."""
+    """The driver connection of ``session``'s current transaction (begun if need be).
+
+    Remembered for the rest of that transaction (``session.connection()`` costs more
+    than a statement on the driver); a new transaction looks it up again.
+    """
+    transaction = session.get_transaction()
+    cached = session.info.get(_CACHED)
+    if transaction is not None and cached is not None and cached[0] is transaction:
+        return cached[1]  # type: ignore[no-any-return]
     connection = session.connection()
-    driver = connection.connection.driver_connection
-    assert driver is not None
-    return Driver(driver, connection.dialect)
+    driver_connection = connection.connection.driver_connection
+    assert driver_connection is not None
+    driver = Driver(driver_connection, connection.dialect)
+    session.info[_CACHED] = (session.get_transaction(), driver)
+    return driver
 
 
 def _wrapped(sql: str, parameters: Any, error: Exception, dialect: Dialect) -> Exception:

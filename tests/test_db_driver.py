@@ -112,3 +112,26 @@ def test_statements_roll_back_with_the_session(session: Session, system_factory)
     INSERT.execute(driver_for(session), delivery(system.id, "gone"))
     session.rollback()
     assert session.scalar(select(Delivery.id).where(Delivery.webhook_id == "gone")) is None
+
+
+def test_a_new_transaction_gets_its_connection_again(app, tmp_path) -> None:
+    # A remembered driver must never outlive its transaction: after a commit, a statement
+    # would otherwise run outside any transaction (SQLite would autocommit it at once).
+    from portal.db import Database
+    from portal.migrate import upgrade
+
+    database = Database(f"sqlite:///{tmp_path / 'driver.db'}")
+    with database.engine.begin() as conn:
+        upgrade(conn)
+    session = database.session_factory()
+    try:
+        first = driver_for(session)
+        assert driver_for(session) is first  # remembered within the transaction
+        session.commit()
+        assert not session.in_transaction()
+        driver_for(session)
+        assert session.in_transaction()  # looked up again, which began a new transaction
+        session.rollback()
+    finally:
+        session.close()
+        database.engine.dispose()
