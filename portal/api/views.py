@@ -21,7 +21,7 @@ from portal.decisions.worker import nudge
 from portal.errors import NotFound, PayloadTooLarge, ValidationFailed
 from portal.registry import admin
 from portal.registry.models import ModelVersion
-from portal.security import csrf, limiter
+from portal.security import csrf, limit_blueprint
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 csrf.exempt(bp)  # machine clients sign their requests; there is no browser session to forge
@@ -35,7 +35,10 @@ def _rate_key() -> str:
     return f"{request.headers.get(SYSTEM_HEADER, '-')[:100]}@{request.remote_addr}"
 
 
-limiter.limit(lambda: _settings().api_ratelimit, key_func=_rate_key)(bp)
+# Per system and address, each view counted on its own; checked with ``limits`` directly,
+# not through Flask-Limiter (its per-request limit resolution cost ~0.15 ms of ~5 ms).
+# The OpenAPI document is public and not limited.
+limit_blueprint(bp, lambda: _settings().api_ratelimit, _rate_key, exempt=["openapi"])
 
 
 @bp.url_value_preprocessor
@@ -209,7 +212,6 @@ def retire_model(name: str, version: str) -> Any:
 
 
 @bp.get("/openapi.json")
-@limiter.exempt
 def openapi() -> Any:
     from portal.api.openapi import openapi_document
 
