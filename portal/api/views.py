@@ -38,7 +38,7 @@ def _rate_key() -> str:
 # Per system and address, each view counted on its own; checked with ``limits`` directly,
 # not through Flask-Limiter (its per-request limit resolution cost ~0.15 ms of ~5 ms).
 # The OpenAPI document is public and not limited.
-limit_blueprint(bp, lambda: _settings().api_ratelimit, _rate_key, exempt=["openapi"])
+limit_blueprint(bp, lambda: _settings().api_ratelimit, _rate_key)
 
 
 @bp.url_value_preprocessor
