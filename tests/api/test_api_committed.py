@@ -135,3 +135,43 @@ def test_202_means_committed(committed_app, committed):
             "SELECT d.public_id, j.status FROM decision d JOIN job j ON j.decision_id = d.id"
         ).all()
     assert found == [(response.get_json()["id"], "pending")]
+
+
+def test_concurrent_batches_sharing_ids_store_each_item_once(committed_app, committed):
+    # Each batch checks which ids exist, then inserts the rest: under concurrency another
+    # batch may insert some of them in between, so the insert meets the unique constraint
+    # and falls back to one savepoint per item. Every item must end up stored once.
+    shared = [f"shared-{n}" for n in range(20)]
+    barrier = threading.Barrier(6)
+    answers: list[tuple[int, dict]] = []
+    errors: list[BaseException] = []
+
+    def post(batch: int) -> None:
+        client = SignedClient(committed_app.test_client(), committed)
+        items = [{"id": item_id, **decision_body()} for item_id in shared]
+        items.append({"id": f"own-{batch}", **decision_body()})
+        try:
+            barrier.wait()
+            response = client.post(
+                "/api/v1/decisions/batch", {"items": items}, webhook_id=f"batch-{batch}"
+            )
+            answers.append((response.status_code, response.get_json()))
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=post, args=(n,)) for n in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert not errors
+    assert [status for status, _ in answers] == [200] * 6
+    accepted: dict[str, set[str]] = {}
+    for _, answer in answers:
+        assert answer["counts"]["rejected"] == 0
+        for item in answer["items"]:
+            assert item["status"] in {"accepted", "duplicate"}
+            accepted.setdefault(item["id"], set()).add(item["decision"]["id"])
+    # every answer for one id names the same decision
+    assert all(len(ids) == 1 for ids in accepted.values())
+    assert counts(committed_app) == {"Decision": 26, "Delivery": 32, "Job": 26}
