@@ -37,7 +37,7 @@ def _rate_key() -> str:
 
 # Per system and address, each view counted on its own; checked with ``limits`` directly,
 # not through Flask-Limiter (its per-request limit resolution cost ~0.15 ms of ~5 ms).
-# The OpenAPI document is public and not limited.
+# The OpenAPI document is unsigned: it is counted per client address.
 limit_blueprint(bp, lambda: _settings().api_ratelimit, _rate_key)
 
 
