@@ -125,5 +125,30 @@ class Job(Base):
     finished_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
 
 
+def pending_job_values(
+    kind: str,
+    *,
+    system_id: int,
+    max_attempts: int,
+    now: dt.datetime,
+    decision_id: int | None = None,
+) -> dict[str, Any]:
+    """Every column of a new, due job, for a Core insert (which fills in no defaults)."""
+    return {
+        "kind": kind,
+        "decision_id": decision_id,
+        "system_id": system_id,
+        "status": "pending",
+        "attempts": 0,
+        "max_attempts": max_attempts,
+        "next_attempt_at": now,
+        "locked_until": None,
+        "dispatched_at": None,
+        "last_error": None,
+        "created_at": now,
+        "finished_at": None,
+    }
+
+
 Index("ix_job_status_next_attempt_at", Job.status, Job.next_attempt_at)
 Index("ix_job_claim", Job.system_id, Job.status, Job.kind, Job.next_attempt_at, Job.id)

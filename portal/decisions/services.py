@@ -32,7 +32,7 @@ from portal.api.schemas import BatchIn, BatchItemIn, DecisionIn
 from portal.crypto import lookup_key
 from portal.db import begin_write_phase, new_public_id, utcnow
 from portal.db_driver import DriverStatement, driver_for
-from portal.decisions.models import Decision, Delivery, Job
+from portal.decisions.models import Decision, Delivery, Job, pending_job_values
 from portal.errors import NotFound, ValidationFailed
 from portal.oversight.audit import Actor, PendingEvent, record_event, record_events
 from portal.registry.models import ModelVersion
@@ -415,19 +415,9 @@ def _new_decision(
             "delete_after": None,
             "output_mismatch": False,
         },
-        job={
-            "kind": "explain",
-            "system_id": system.id,
-            "status": "pending",
-            "attempts": 0,
-            "max_attempts": options.max_attempts,
-            "next_attempt_at": now,
-            "locked_until": None,
-            "dispatched_at": None,
-            "last_error": None,
-            "created_at": now,
-            "finished_at": None,
-        },
+        job=pending_job_values(
+            "explain", system_id=system.id, max_attempts=options.max_attempts, now=now
+        ),
         response=response,
         event=PendingEvent(
             system_actor(system),

@@ -53,7 +53,7 @@ from sqlalchemy.orm import Session
 
 from portal.db import Database, EncryptedJSON, begin_read_phase, begin_write_phase, utcnow
 from portal.decisions.explanations import build_payload, explanation_values
-from portal.decisions.models import Decision, Explanation, Job
+from portal.decisions.models import Decision, Explanation, Job, pending_job_values
 from portal.oversight.audit import WORKER, PendingEvent, record_event, record_events
 from portal.registry.models import ModelArtifact, ModelVersion, System
 
@@ -352,20 +352,13 @@ def _explanation_rows(done: _Done, now: dt.datetime, options: WorkerOptions) -> 
     flag_codes = explanation["flags"]
     follow_up = None
     if options.counterfactuals:
-        follow_up = {
-            "kind": COUNTERFACTUAL,
-            "decision_id": work.decision_id,
-            "system_id": work.system_id,
-            "status": "pending",
-            "attempts": 0,
-            "max_attempts": options.counterfactual_attempts,
-            "next_attempt_at": now,
-            "locked_until": None,
-            "dispatched_at": None,
-            "last_error": None,
-            "created_at": now,
-            "finished_at": None,
-        }
+        follow_up = pending_job_values(
+            COUNTERFACTUAL,
+            decision_id=work.decision_id,
+            system_id=work.system_id,
+            max_attempts=options.counterfactual_attempts,
+            now=now,
+        )
     return _ExplanationRows(
         work=work,
         explanation=explanation,
