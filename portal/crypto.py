@@ -22,6 +22,8 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 _VERSION = b"\x01"
 _KEY_ID_BYTES = 4
 _NONCE_BYTES = 12
+# The plaintext of encrypted JSON; built once (json.dumps builds an encoder per call).
+_PLAINTEXT_ENCODER = json.JSONEncoder(ensure_ascii=False, sort_keys=True)
 
 
 class DecryptionError(Exception):
@@ -72,7 +74,7 @@ class KeyRing:
         return token[1 : 1 + _KEY_ID_BYTES] != self._current_id
 
     def encrypt_json(self, value: Any) -> bytes:
-        return self.encrypt(json.dumps(value, ensure_ascii=False, sort_keys=True).encode())
+        return self.encrypt(_PLAINTEXT_ENCODER.encode(value).encode())
 
     def decrypt_json(self, token: bytes) -> Any:
         return json.loads(self.decrypt(token))

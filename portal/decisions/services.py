@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, cast
@@ -29,6 +28,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from portal.api.schemas import BatchIn, BatchItemIn, DecisionIn
+from portal.canonical import canonical_json
 from portal.crypto import lookup_key
 from portal.db import begin_write_phase, new_public_id, utcnow
 from portal.db_driver import DriverStatement, driver_for
@@ -77,8 +77,7 @@ class Answer:
 
 def content_hash(value: Any) -> str:
     """sha256 of canonical JSON: "the same body" means the same JSON value."""
-    text = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(text.encode()).hexdigest()
+    return hashlib.sha256(canonical_json(value).encode()).hexdigest()
 
 
 def decision_links(public_id: str) -> dict[str, str]:
@@ -399,9 +398,10 @@ def _new_decision(
             "subject_key": subject_key,
             "subject_cpr": decision_in.subject.cpr,
             "features": decision_in.features,
-            "data_sources": {
-                k: v.model_dump(mode="json") for k, v in decision_in.data_sources.items()
-            },
+            # one serialisation for the whole field: 6 µs, against 10 µs for one per source
+            "data_sources": decision_in.model_dump(mode="json", include={"data_sources"})[
+                "data_sources"
+            ],
             "reported_output": decision_in.model_output,
             "recomputed_output": None,
             "outcome": facts.outcome,

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
@@ -18,6 +17,7 @@ from typing import Any, cast
 from sqlalchemy import Table, insert, select, text
 from sqlalchemy.orm import Session
 
+from portal.canonical import canonical_json
 from portal.db import utcnow
 from portal.db_driver import DriverStatement, driver_for
 from portal.oversight.models import AuditEvent
@@ -51,7 +51,7 @@ def _canonical(row: Mapping[str, Any]) -> bytes:
         "subject_key": row["subject_key"],
         "details": row["details"],
     }
-    return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+    return canonical_json(body).encode()
 
 
 def _entry_hash(prev_hash: str, row: Mapping[str, Any]) -> str:

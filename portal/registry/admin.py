@@ -10,7 +10,6 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import hashlib
-import json
 import secrets
 from dataclasses import dataclass
 from typing import Any
@@ -18,6 +17,7 @@ from typing import Any
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
+from portal.canonical import canonical_json
 from portal.db import utcnow
 from portal.errors import Conflict, NotFound, ValidationFailed
 from portal.oversight.audit import Actor, record_event
@@ -153,10 +153,6 @@ class Registration:
     created: bool
 
 
-def _canonical(value: Any) -> str:
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-
-
 def problem_details(problems: Any) -> list[dict[str, Any]]:
     """``explainers.Problem`` list -> API error details ``[{field, code, message}]``."""
     return [{"field": p.path, "code": p.code, "message": p.message} for p in problems]
@@ -203,7 +199,7 @@ def register_model(
         same = (
             existing.artifact_sha256 == artifact_sha
             and existing.background_sha256 == background_sha
-            and _canonical(existing.manifest) == _canonical(manifest)
+            and canonical_json(existing.manifest) == canonical_json(manifest)
         )
         if not same:
             raise ModelVersionConflict()

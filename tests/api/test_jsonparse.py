@@ -3,6 +3,7 @@ agrees with its plain definition."""
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any
 
@@ -44,6 +45,45 @@ def _reference_depth(raw: bytes, limit: int) -> int:
 def test_nesting_depth_matches_its_definition(raw: bytes, limit: int) -> None:
     """Invalid bodies included: the depth decides between json-too-deep and invalid-json."""
     assert nesting_depth(raw, limit) == _reference_depth(raw, limit)
+
+
+def _repeats_a_key(raw: bytes) -> bool:
+    """The plain definition: some object, once parsed, lists a key twice."""
+    seen_twice = False
+
+    def pairs(items: list[tuple[str, Any]]) -> dict[str, Any]:
+        nonlocal seen_twice
+        seen_twice = seen_twice or len({key for key, _ in items}) != len(items)
+        return dict(items)
+
+    json.loads(raw, object_pairs_hook=pairs)
+    return seen_twice
+
+
+# Keys drawn from a few spellings, some of them equal once decoded, and some holding the
+# characters the fast check counts or skips (colons, quotes, backslashes).
+_KEYS = st.sampled_from(['"a"', '"\\u0061"', '"b"', '"a:b"', '"\\"x:"', '"\\\\"', '":"'])
+_SCALARS = st.sampled_from(["1", "-2.5e3", "true", "null", '"v:w"', '"\\"{:}\\""', '""'])
+_JSON_TEXT = st.recursive(
+    _SCALARS,
+    lambda inner: (
+        st.lists(inner, max_size=4).map(lambda xs: "[" + ", ".join(xs) + "]")
+        | st.lists(st.tuples(_KEYS, inner), max_size=4).map(
+            lambda kvs: "{" + ", ".join(f"{k}: {v}" for k, v in kvs) + "}"
+        )
+    ),
+    max_leaves=12,
+)
+
+
+@settings(max_examples=800, deadline=None)
+@given(text=_JSON_TEXT)
+def test_duplicate_keys_are_found_exactly_where_an_object_repeats_one(text: str) -> None:
+    raw = text.encode()
+    if _repeats_a_key(raw):
+        assert "duplicate key" in _refusal(raw).message
+    else:
+        assert parse_json(raw) == json.loads(raw)
 
 
 @pytest.mark.parametrize(
