@@ -90,6 +90,20 @@ class _Compiled:
         return converted if self.positional else dict(zip(self.names, converted, strict=True))
 
 
+@dataclass(frozen=True)
+class Prepared:
+    """Rows converted for one statement on one dialect, ready to run (``DriverStatement.prepare``).
+
+    Converting is the costly part of an insert (encrypting, serialising JSON, formatting
+    dates): done before a write transaction begins, it is not done while SQLite's single
+    write lock is held and the other writers wait.
+    """
+
+    dialect_name: str
+    compiled: _Compiled
+    parameters: list[Any]
+
+
 class DriverStatement:
     """A Core statement (or one per dialect) compiled once and run on the driver.
 
@@ -132,12 +146,29 @@ class DriverStatement:
         self._compiled[cache_key] = compiled
         return compiled
 
-    def _run(self, driver: Driver, values: Mapping[str, Any] | None) -> list[Any]:
+    def prepare(self, dialect: Dialect, rows: Sequence[Mapping[str, Any]]) -> Prepared:
+        """Convert ``rows`` (every row with the same keys) now, to run them later on a
+        driver of the same dialect: ``execute_many``, or ``first``/``scalar`` for one row."""
+        if not rows:
+            raise ValueError("no rows to prepare")
+        compiled = self._compile(dialect, tuple(rows[0]))
+        return Prepared(dialect.name, compiled, [compiled.parameters(row) for row in rows])
+
+    def _converted(self, driver: Driver, rows: Sequence[Mapping[str, Any]] | Prepared) -> Prepared:
+        prepared = rows if isinstance(rows, Prepared) else self.prepare(driver.dialect, rows)
+        if prepared.dialect_name != driver.dialect.name:
+            raise ValueError(f"prepared for {prepared.dialect_name}, run on {driver.dialect.name}")
+        return prepared
+
+    def _run(self, driver: Driver, values: Mapping[str, Any] | Prepared | None) -> list[Any]:
         # Every row is fetched and the cursor closed at once: an unfinished statement
         # (an INSERT ... RETURNING read only in part) would keep SQLite from committing.
-        values = values or {}
-        compiled = self._compile(driver.dialect, tuple(values))
-        parameters = compiled.parameters(values)
+        prepared = self._converted(
+            driver, values if isinstance(values, Prepared) else [values or {}]
+        )
+        if len(prepared.parameters) != 1:
+            raise ValueError("a single execution takes one prepared row")
+        compiled, parameters = prepared.compiled, prepared.parameters[0]
         cursor = driver.connection.cursor()
         try:
             cursor.execute(compiled.sql, parameters)
@@ -147,16 +178,16 @@ class DriverStatement:
         finally:
             cursor.close()
 
-    def execute(self, driver: Driver, values: Mapping[str, Any] | None = None) -> None:
+    def execute(self, driver: Driver, values: Mapping[str, Any] | Prepared | None = None) -> None:
         """Run once, for its effect."""
         self._run(driver, values)
 
-    def execute_many(self, driver: Driver, rows: Sequence[Mapping[str, Any]]) -> None:
+    def execute_many(self, driver: Driver, rows: Sequence[Mapping[str, Any]] | Prepared) -> None:
         """Run once per row with one ``executemany`` (every row has the same keys)."""
         if not rows:
             return
-        compiled = self._compile(driver.dialect, tuple(rows[0]))
-        parameters = [compiled.parameters(row) for row in rows]
+        prepared = self._converted(driver, rows)
+        compiled, parameters = prepared.compiled, prepared.parameters
         cursor = driver.connection.cursor()
         try:
             cursor.executemany(compiled.sql, parameters)
@@ -165,16 +196,16 @@ class DriverStatement:
         finally:
             cursor.close()
 
-    def all(self, driver: Driver, values: Mapping[str, Any] | None = None) -> list[Any]:
+    def all(self, driver: Driver, values: Mapping[str, Any] | Prepared | None = None) -> list[Any]:
         """Every row, as the driver gives them (tuples)."""
         return self._run(driver, values)
 
-    def first(self, driver: Driver, values: Mapping[str, Any] | None = None) -> Any:
+    def first(self, driver: Driver, values: Mapping[str, Any] | Prepared | None = None) -> Any:
         """The first row, or None."""
         rows = self._run(driver, values)
         return rows[0] if rows else None
 
-    def scalar(self, driver: Driver, values: Mapping[str, Any] | None = None) -> Any:
+    def scalar(self, driver: Driver, values: Mapping[str, Any] | Prepared | None = None) -> Any:
         """The first column of the first row, or None."""
         row = self.first(driver, values)
         return None if row is None else row[0]

@@ -141,3 +141,38 @@ def test_a_new_transaction_gets_its_connection_again(app, tmp_path) -> None:
     finally:
         session.close()
         database.engine.dispose()
+
+
+def test_prepared_rows_run_later_as_if_converted_then(session: Session, system_factory) -> None:
+    system = system_factory(session)
+    dialect = session.get_bind().dialect
+    many = INSERT_MANY.prepare(dialect, [delivery(system.id, k) for k in ("p1", "p2")])
+    one = INSERT.prepare(dialect, [delivery(system.id, "p3")])
+    driver = driver_for(session)
+    INSERT_MANY.execute_many(driver, many)
+    new_id = INSERT.scalar(driver, one)
+    stored = session.scalars(
+        select(Delivery).where(Delivery.system_id == system.id).order_by(Delivery.id)
+    ).all()
+    assert [d.webhook_id for d in stored] == ["p1", "p2", "p3"]
+    assert stored[-1].id == new_id
+    assert {d.received_at for d in stored} == {WHEN}  # converted by the column type
+    assert stored[0].response == delivery(system.id, "p1")["response"]
+
+
+def test_prepared_rows_are_refused_on_another_dialect_or_as_one_row(
+    session: Session, system_factory
+) -> None:
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    system = system_factory(session)
+    driver = driver_for(session)
+    other = sqlite.dialect() if driver.dialect.name == "postgresql" else postgresql.dialect()
+    rows = [delivery(system.id, "x1"), delivery(system.id, "x2")]
+    with pytest.raises(ValueError, match="prepared for"):
+        INSERT_MANY.execute_many(driver, INSERT_MANY.prepare(other, rows))
+    with pytest.raises(ValueError, match="one prepared row"):
+        INSERT.scalar(driver, INSERT.prepare(driver.dialect, rows))
+    with pytest.raises(ValueError, match="no rows"):
+        INSERT_MANY.prepare(driver.dialect, [])
+    assert session.scalars(select(Delivery).where(Delivery.system_id == system.id)).all() == []

@@ -31,7 +31,7 @@ from portal.api.schemas import BatchIn, BatchItemIn, DecisionIn
 from portal.canonical import canonical_json
 from portal.crypto import lookup_key
 from portal.db import begin_write_phase, new_public_id, utcnow
-from portal.db_driver import DriverStatement, driver_for
+from portal.db_driver import DriverStatement, Prepared, driver_for
 from portal.decisions.models import Decision, Delivery, Job, pending_job_values
 from portal.errors import NotFound, ValidationFailed
 from portal.oversight.audit import Actor, PendingEvent, record_event, record_events
@@ -329,7 +329,7 @@ _INSERTS_MANY = {
 }
 
 
-def _insert_one(session: Session, table: Table, values: dict[str, Any]) -> int:
+def _insert_one(session: Session, table: Table, values: Mapping[str, Any] | Prepared) -> int:
     """Insert one row (every column value given); its new primary key."""
     return int(_INSERTS[table.name].scalar(driver_for(session), values))
 
@@ -346,7 +346,7 @@ def _delivery_claim(dialect: str) -> Insert:
 _DELIVERY_CLAIM = DriverStatement(_delivery_claim)
 
 
-def _claim_delivery(session: Session, values: dict[str, Any]) -> bool:
+def _claim_delivery(session: Session, values: Mapping[str, Any] | Prepared) -> bool:
     """Insert a delivery unless its (system, key) is stored already; True if inserted.
 
     ``ON CONFLICT DO NOTHING`` lets a repeat lose without an error, so a single decision
@@ -430,23 +430,46 @@ def _new_decision(
     )
 
 
-def _insert(session: Session, new: Sequence[_NewDecision]) -> None:
+@dataclass(frozen=True)
+class _PreparedMany:
+    """The delivery and decision rows of several new decisions, converted ahead (the
+    decision rows' four encrypted columns are most of an insert's cost)."""
+
+    deliveries: Prepared
+    decisions: Prepared
+
+
+def _prepare_many(session: Session, new: Sequence[_NewDecision]) -> _PreparedMany:
+    dialect = session.get_bind().dialect
+    return _PreparedMany(
+        _INSERTS_MANY[_DELIVERY.name].prepare(dialect, [n.delivery for n in new]),
+        _INSERTS_MANY[_DECISION.name].prepare(dialect, [n.decision for n in new]),
+    )
+
+
+def _insert(
+    session: Session, new: Sequence[_NewDecision], prepared: _PreparedMany | None = None
+) -> None:
     """Insert the deliveries, decisions and jobs of ``new`` (in this order, a statement each).
 
     The delivery rows go first: a concurrent repeat of a key blocks on (PostgreSQL) or
     fails at (either) their unique constraint. Core statements, no unit-of-work flush.
+    ``prepared`` (several rows): their delivery and decision rows, converted before the
+    write phase began.
     """
     driver = driver_for(session)
-    _INSERTS_MANY[_DELIVERY.name].execute_many(driver, [n.delivery for n in new])
     if len(new) == 1:
+        _INSERTS_MANY[_DELIVERY.name].execute_many(driver, [new[0].delivery])
         new[0].decision_id = _insert_one(session, _DECISION, new[0].decision)
         new[0].job_id = _insert_one(
             session, _JOB, {**new[0].job, "decision_id": new[0].decision_id}
         )
         return
+    prepared = prepared or _prepare_many(session, new)
+    _INSERTS_MANY[_DELIVERY.name].execute_many(driver, prepared.deliveries)
     # Plain executemany, then the new ids by unique keys: on SQLite an insert with ordered
     # RETURNING would run one statement per row.
-    _INSERTS_MANY[_DECISION.name].execute_many(driver, [n.decision for n in new])
+    _INSERTS_MANY[_DECISION.name].execute_many(driver, prepared.decisions)
     connection = session.connection()
     decision_ids = dict(
         connection.execute(
@@ -498,13 +521,17 @@ def receive_decision(
             return _repeat(session, system, existing, digest, "decision")
         raise ValidationFailed(details=details)
     new = _new_decision(system, webhook_id, digest, decision_in, choice, options, now)
+    # converted before the write phase, so the write lock is held only for the statements
+    dialect = session.get_bind().dialect
+    delivery = _DELIVERY_CLAIM.prepare(dialect, [new.delivery])
+    decision = _INSERTS[_DECISION.name].prepare(dialect, [new.decision])
     begin_write_phase(session)
-    if not _claim_delivery(session, new.delivery):  # the key is taken: a repeat
+    if not _claim_delivery(session, delivery):  # the key is taken: a repeat
         existing = _delivery(session, system.id, webhook_id)
         if existing is None:  # taken and gone again: cannot happen (deliveries are kept)
             raise RuntimeError("delivery key conflict without a stored delivery")
         return _repeat(session, system, existing, digest, "decision")
-    new.decision_id = _insert_one(session, _DECISION, new.decision)
+    new.decision_id = _insert_one(session, _DECISION, decision)
     new.job_id = _insert_one(session, _JOB, {**new.job, "decision_id": new.decision_id})
     record_events(session, [new.event])
     return Answer(202, new.response, [new.job_id])
@@ -581,6 +608,16 @@ def receive_batch(
         ):
             known[delivery.webhook_id] = delivery
 
+    new: dict[str, _NewDecision] = {}
+    for item_id in sorted(to_insert):
+        if item_id not in known:
+            _, parsed, choice, item_digest = to_insert[item_id]
+            new[item_id] = _new_decision(
+                system, item_id, item_digest, parsed, choice, options, now, batch=webhook_id
+            )
+    # converted before the write phase, so the write lock is held only for the statements
+    prepared = _prepare_many(session, list(new.values())) if len(new) > 1 else None
+
     begin_write_phase(session)
     batch_delivery = {
         "system_id": system.id,
@@ -600,18 +637,11 @@ def receive_batch(
             raise
         return _repeat(session, system, existing, digest, "batch")
 
-    new: dict[str, _NewDecision] = {}
-    for item_id in sorted(to_insert):
-        if item_id not in known:
-            _, parsed, choice, item_digest = to_insert[item_id]
-            new[item_id] = _new_decision(
-                system, item_id, item_digest, parsed, choice, options, now, batch=webhook_id
-            )
     inserted: list[str] = []
     if new:
         try:
             with session.begin_nested():
-                _insert(session, list(new.values()))
+                _insert(session, list(new.values()), prepared)
             inserted = list(new)
         except IntegrityError:
             # A concurrent request stored some of these keys: one savepoint per item.
