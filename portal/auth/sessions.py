@@ -204,6 +204,11 @@ class ServerSideSession(CallbackDict[str, Any], SessionMixin):
         self.regenerate()
 
 
+#: Machine clients sign every request and have no browser session: their cookies are not
+#: read and no session is stored or sent for them (reading the cookie cost ~2 % of a request).
+MACHINE_API_PREFIX = "/api/"
+
+
 class ServerSessionInterface(SessionInterface):
     """Flask's hook for sessions, backed by a :class:`SessionStore`."""
 
@@ -220,7 +225,7 @@ class ServerSessionInterface(SessionInterface):
 
     def open_session(self, app: Flask, request: Request) -> ServerSideSession:
         static = app.static_url_path or "/static"
-        if request.path.startswith(static + "/"):
+        if request.path.startswith((static + "/", MACHINE_API_PREFIX)):
             return ServerSideSession(readonly=True)
         token = request.cookies.get(self.cookie_name)
         if not token or len(token) > 128:

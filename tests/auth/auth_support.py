@@ -21,6 +21,11 @@ def _add_probe_routes(app: Flask) -> None:
     def probe_session() -> Any:
         return jsonify(dict(session))
 
+    @app.get("/api/_probe/set/<key>/<value>")  # under the machine API's prefix
+    def probe_api_set(key: str, value: str) -> Any:
+        session[key] = value
+        return jsonify(dict(session))
+
     @app.get("/_probe/nothing")
     def probe_nothing() -> Any:
         return "nothing"

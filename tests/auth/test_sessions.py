@@ -222,3 +222,20 @@ def test_redis_backend_stores_encrypted_sessions_with_ttl(
     client.post("/logout", data={"csrf_token": csrf})
     assert interface.load(new) is None
     assert client.get("/_probe/staff").status_code == 303
+
+
+def test_machine_api_requests_neither_read_nor_store_a_session(
+    probe_app: Flask, probe_client: FlaskClient
+) -> None:
+    probe_client.get("/_probe/set/colour/blue")
+    token = _cookie(probe_client)
+    assert token is not None
+
+    response = probe_client.get("/api/_probe/set/colour/red")
+    assert response.status_code == 200
+    assert response.json == {"colour": "red"}  # the cookie's session was never loaded
+    assert "Set-Cookie" not in response.headers
+    assert "Cookie" not in response.headers.get("Vary", "")
+    assert _cookie(probe_client) == token
+    assert probe_client.get("/_probe/session").json == {"colour": "blue"}  # "red" not kept
+    assert [row.data for row in _rows(probe_app)] == [{"colour": "blue"}]
