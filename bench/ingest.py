@@ -33,6 +33,7 @@ import argparse
 import base64
 import dataclasses
 import datetime as dt
+import gc
 import hashlib
 import hmac
 import http.client
@@ -517,6 +518,11 @@ def end_to_end(workdir: Path, models: list[Any], bodies: list[dict], n: int) -> 
         # round that also took searches ends long after its explanations were stored); then
         # "idle": the searches (follow-up jobs) too.
         explain_only = dataclasses.replace(options, searches_per_claim=0)
+        # As in a worker started with ``flask --app wsgi jobs run``: what is loaded by now is
+        # frozen out of the cyclic collector (see wsgi.py), so collections do not keep
+        # walking this process's large heap (its requests, the models) while it explains.
+        gc.collect()
+        gc.freeze()
         started = time.perf_counter()
         jobs = 0
         while unexplained(db):
@@ -528,6 +534,7 @@ def end_to_end(workdir: Path, models: list[Any], bodies: list[dict], n: int) -> 
         while claimed := run_due(db, options):
             jobs += claimed
         idle_at = time.perf_counter()
+        gc.unfreeze()
         stored = count // 100 * 100
         assert jobs == stored * (2 if counterfactuals else 1), jobs
         db.engine.dispose()
