@@ -163,16 +163,9 @@ def free_port() -> int:
 
 
 def portal_env(database_url: str) -> dict[str, str]:
-    return {
-        **os.environ,
-        "PORTAL_ENV": "development",
-        "PORTAL_DATABASE_URL": database_url,
-        "PORTAL_ENCRYPTION_KEY": KEY,
-        "PORTAL_LOOKUP_KEY": LOOKUP,
-        "PORTAL_SECRET_KEY": SECRET_KEY,
-        "PORTAL_WORKER": "off",
-        "PORTAL_API_RATELIMIT": RATELIMIT,
-    }
+    """``overrides`` as the ``PORTAL_*`` variables gunicorn's workers read."""
+    values = overrides(database_url)
+    return {**os.environ, **{f"PORTAL_{name.upper()}": str(v) for name, v in values.items()}}
 
 
 def overrides(database_url: str) -> dict[str, Any]:

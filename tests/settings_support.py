@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import base64
+import os
+from typing import Any
 
 from portal.config import OIDCProvider, Settings
 
@@ -24,3 +26,10 @@ def production_settings(**overrides: object) -> Settings:
     }
     values.update(overrides)
     return Settings.load(environ={}, overrides=values)
+
+
+def environment(**values: Any) -> dict[str, str]:
+    """This process's environment plus ``PORTAL_*`` variables for the given settings, as a
+    child process (gunicorn, a Celery worker, ``import wsgi``) reads them."""
+    portal = {f"PORTAL_{name.upper()}": str(value) for name, value in values.items()}
+    return {**os.environ, **portal}

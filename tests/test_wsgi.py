@@ -2,27 +2,22 @@
 
 from __future__ import annotations
 
-import base64
-import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
+
+from settings_support import environment
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def test_importing_wsgi_builds_the_app_and_freezes_what_it_loaded(tmp_path: Path) -> None:
+def test_importing_wsgi_builds_the_app_and_freezes_what_it_loaded(
+    tmp_path: Path, app_overrides: dict[str, Any]
+) -> None:
     # In a child process: freezing the test process's own heap would keep every later
     # test's garbage-free objects alive for the rest of the run.
-    env = {
-        **os.environ,
-        "PORTAL_ENV": "development",
-        "PORTAL_DATABASE_URL": f"sqlite:///{tmp_path / 'portal.db'}",
-        "PORTAL_ENCRYPTION_KEY": base64.urlsafe_b64encode(b"w" * 32).decode(),
-        "PORTAL_LOOKUP_KEY": "wsgi-test-lookup-key-0123456789abcdefghijkl",
-        "PORTAL_SECRET_KEY": "wsgi-test-secret-key-0123456789abcdefghijkl",
-        "PORTAL_WORKER": "off",
-    }
+    env = environment(**{**app_overrides, "database_url": f"sqlite:///{tmp_path / 'p.db'}"})
     script = (
         "import gc, flask\n"
         "before = gc.get_freeze_count()\n"

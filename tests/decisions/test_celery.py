@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from settings_support import environment
 from sqlalchemy import select, update
 from standardwebhooks import Webhook
 
@@ -72,16 +73,15 @@ def setup(tmp_path_factory, app_overrides, demo_models, demo_bodies, committed_d
             admin.register_model(session, model.manifest, model.artifact, model.background_csv)
             admin.activate_model(session, model.name, model.version)
 
-    env = {
-        **os.environ,
-        "PORTAL_ENV": "test",
-        "PORTAL_DATABASE_URL": overrides["database_url"],
-        "PORTAL_ENCRYPTION_KEY": overrides["encryption_key"],
-        "PORTAL_LOOKUP_KEY": overrides["lookup_key"],
-        "PORTAL_SECRET_KEY": overrides["secret_key"],
-        "PORTAL_CELERY_BROKER_URL": BROKER,
-        "PORTAL_JOB_BACKOFF_SECONDS": "1",
-    }
+    env = environment(
+        env="test",
+        database_url=overrides["database_url"],
+        encryption_key=overrides["encryption_key"],
+        lookup_key=overrides["lookup_key"],
+        secret_key=overrides["secret_key"],
+        celery_broker_url=BROKER,
+        job_backoff_seconds=1,
+    )
     log_path = tmp / "worker.log"
     with log_path.open("wb") as log:
         worker = subprocess.Popen(
