@@ -18,7 +18,12 @@ from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
 from portal.crypto import active_key_ring
-from portal.write_gate import GatedConnection, begin_immediate, gate_path
+from portal.write_gate import (
+    GatedConnection,
+    begin_immediate,
+    gate_path,
+    refuse_writes_in_read_phase,
+)
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -96,7 +101,6 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any, gate: str | None) -> No
 
 #: Connection execution option: begin a deferred, read-only transaction (SQLite only).
 READ_ONLY_OPTION = "portal_read_only"
-_QUERY_ONLY = "portal_query_only"
 _READ_PHASE = "portal_read_phase"
 
 
@@ -105,20 +109,22 @@ def _sqlite_begin(conn: Connection) -> None:
     # lock at BEGIN: a deferred transaction that later writes can fail with SQLITE_BUSY when
     # another writer committed in between, and busy_timeout cannot help then. The one
     # exception is a transaction begun with READ_ONLY_OPTION (``begin_read_phase``): it is
-    # deferred (no lock) and ``PRAGMA query_only`` makes any write in it fail at once, so
-    # it can never be upgraded to a write transaction.
+    # deferred (no lock) and anything but a SELECT in it fails at once (``portal.write_gate``),
+    # so it can never be upgraded to a write transaction.
     # (on the driver's connection: SQLAlchemy leaves BEGIN to us with pysqlite)
-    fairy = conn.connection
-    driver = fairy.driver_connection
+    driver = conn.connection.driver_connection
     assert driver is not None
-    read_only = bool(conn.get_execution_options().get(READ_ONLY_OPTION))
-    if fairy.info.get(_QUERY_ONLY, False) != read_only:
-        driver.execute(f"PRAGMA query_only={'ON' if read_only else 'OFF'}")
-        fairy.info[_QUERY_ONLY] = read_only
-    if read_only:
-        driver.execute("BEGIN")
+    if conn.get_execution_options().get(READ_ONLY_OPTION) and isinstance(driver, GatedConnection):
+        driver.begin_read_phase()
     else:
         begin_immediate(driver)
+
+
+def _sqlite_statement(
+    conn: Connection, _cursor: Any, statement: str, *_args: Any, **_kwargs: Any
+) -> None:
+    # Statements run through SQLAlchemy; those run on the driver (portal.db_driver) check too.
+    refuse_writes_in_read_phase(conn.connection.driver_connection, statement)
 
 
 def make_engine(url: str, **kwargs: Any) -> Engine:
@@ -131,6 +137,7 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         )
         event.listen(engine, "connect", lambda conn, record: _sqlite_pragmas(conn, record, gate))
         event.listen(engine, "begin", _sqlite_begin)
+        event.listen(engine, "before_cursor_execute", _sqlite_statement)
         return engine
     return create_engine(url, pool_pre_ping=True, **kwargs)
 
@@ -189,7 +196,7 @@ def in_read_phase(session: Session) -> bool:
 def begin_write_phase(session: Session) -> None:
     """End the read phase begun by ``begin_read_phase``, if any; a no-op otherwise.
 
-    The read-only transaction is committed (it wrote nothing: ``query_only`` saw to that)
+    The read-only transaction is committed (it wrote nothing: only SELECTs could run in it)
     and a ``BEGIN IMMEDIATE`` transaction is begun on the same connection, so from here on
     the request holds the write lock, exactly as without a read phase. This happens on the
     driver's connection, under the session's transaction: with pysqlite SQLAlchemy leaves
@@ -203,11 +210,7 @@ def begin_write_phase(session: Session) -> None:
         return
     if session.new or session.dirty or session.deleted or session.in_nested_transaction():
         raise RuntimeError("begin_write_phase: changes or a savepoint in the read phase")
-    fairy = session.connection().connection
-    driver = fairy.driver_connection
+    driver = session.connection().connection.driver_connection
     assert driver is not None
-    if driver.in_transaction:
-        driver.execute("COMMIT")
-    driver.execute("PRAGMA query_only=OFF")
-    fairy.info[_QUERY_ONLY] = False
+    driver.commit()  # the read-only transaction, and with it the read phase
     begin_immediate(driver)

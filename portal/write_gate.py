@@ -13,6 +13,10 @@ connection has its own file description, so the gate also separates the threads 
 process (the in-process worker beside the request threads). If the gate cannot be had
 within ``TIMEOUT_SECONDS`` the transaction goes on without it and SQLite's own
 ``busy_timeout`` decides, as before: the gate only ever shortens a wait.
+
+A transaction that first only reads takes no lock at all: ``begin_read_phase`` begins it
+deferred and flags the connection so that anything but a SELECT is refused until the
+transaction ends (``portal.db.begin_read_phase``/``begin_write_phase`` use this).
 """
 
 from __future__ import annotations
@@ -31,6 +35,29 @@ POLL_SECONDS = 0.0002
 TIMEOUT_SECONDS = 10.0
 
 
+class WriteInReadPhase(RuntimeError):
+    """A statement other than a SELECT ran in a read phase (a deferred, read-only
+    transaction): the code must call ``begin_write_phase`` before it writes."""
+
+
+def _is_read(sql: str) -> bool:
+    return sql.lstrip()[:6].upper() == "SELECT"
+
+
+def refuse_writes_in_read_phase(driver_connection: Any, sql: str) -> None:
+    """Raise :class:`WriteInReadPhase` if ``driver_connection`` is in a read phase and
+    ``sql`` is not a SELECT.
+
+    A write in a deferred transaction would try to take SQLite's write lock halfway
+    through, where another writer's commit makes it fail with SQLITE_BUSY that no busy
+    handler can wait out. ``PRAGMA query_only`` would refuse it too, but switching that
+    pragma makes SQLite prepare every cached statement again (~30 µs for a decision's
+    insert, ~0.2 ms a request), so the phase is a flag on the connection instead.
+    """
+    if getattr(driver_connection, "read_phase", False) and not _is_read(sql):
+        raise WriteInReadPhase(f"a write in the read phase: {sql.lstrip()[:40]!r}")
+
+
 def gate_path(database_path: str) -> str | None:
     """The gate file of a database file; None for an in-memory database."""
     if not database_path or database_path == ":memory:" or database_path.startswith("file:"):
@@ -45,8 +72,15 @@ class GatedConnection(sqlite3.Connection):
     """
 
     gate: str | None = None
+    #: In a read phase: only SELECT statements may run (``refuse_writes_in_read_phase``).
+    read_phase = False
     _gate_fd: int | None = None
     _gate_held = False
+
+    def begin_read_phase(self) -> None:
+        """``BEGIN`` (deferred: no lock is taken), with writes refused until it ends."""
+        self.execute("BEGIN")
+        self.read_phase = True
 
     def begin_immediate(self) -> None:
         """``BEGIN IMMEDIATE``, after taking the gate."""
@@ -64,12 +98,14 @@ class GatedConnection(sqlite3.Connection):
         try:
             super().commit()
         finally:
+            self.read_phase = False
             self._release_gate()
 
     def rollback(self) -> None:
         try:
             super().rollback()
         finally:
+            self.read_phase = False
             self._release_gate()
 
     def close(self) -> None:

@@ -117,3 +117,19 @@ def test_the_engine_gates_its_write_transactions(database) -> None:
         assert driver._gate_held
     assert not driver._gate_held
     engine.dispose()
+
+
+def test_only_selects_run_in_a_read_phase(database) -> None:
+    conn = connect(database)
+    conn.begin_read_phase()
+    write_gate.refuse_writes_in_read_phase(conn, "\n  select count(*) FROM t")
+    with pytest.raises(write_gate.WriteInReadPhase):
+        write_gate.refuse_writes_in_read_phase(conn, "UPDATE t SET n = 1")
+    with pytest.raises(write_gate.WriteInReadPhase):
+        write_gate.refuse_writes_in_read_phase(conn, "SAVEPOINT sa_1")
+    conn.rollback()
+    write_gate.refuse_writes_in_read_phase(conn, "UPDATE t SET n = 1")  # the phase is over
+    # a connection that has no read phase at all (PostgreSQL's) is never refused
+    write_gate.refuse_writes_in_read_phase(object(), "DELETE FROM t")
+    assert not gate_is_taken(database)
+    conn.close()
