@@ -159,7 +159,8 @@ FLOOR_APP = textwrap.dedent(
 
 
 # The minimum: what the issue and DESIGN.md require of the ack, and nothing more, on the raw
-# driver. Signature (HMAC, the system looked up by name and its status checked), the strict
+# driver. The signature checked by the portal's own Standard Webhooks code (headers,
+# timestamp tolerance, HMAC; the system looked up by name and its status checked), the strict
 # JSON parse, the portal's own schema, CPR and feature validation against the manifest, the
 # content hash, four columns encrypted with the portal's key ring, and the delivery (claimed
 # with ON CONFLICT), decision and job rows inserted in one durable transaction into the
@@ -169,10 +170,8 @@ FLOOR_APP = textwrap.dedent(
 # reaches bounds what the portal can reach with the work the design asks for.
 MINIMUM_APP = textwrap.dedent(
     """
-    import base64
     import datetime as dt
     import hashlib
-    import hmac
     import json
     import os
     import secrets
@@ -185,12 +184,14 @@ MINIMUM_APP = textwrap.dedent(
     from explainers.manifest import parse_manifest
     from portal.api.jsonparse import parse_json
     from portal.api.schemas import DecisionIn
+    from portal.api.signing import SignatureError, check_timestamp, parse_headers, verify
     from portal.canonical import canonical_json
     from portal.crypto import KeyRing, lookup_key
     from portal.write_gate import GatedConnection, begin_immediate, gate_path
 
     app = Flask(__name__)
-    KEY = base64.b64decode(os.environ["FLOOR_SECRET"].removeprefix("whsec_"))
+    SECRET = os.environ["FLOOR_SECRET"]
+    TOLERANCE_SECONDS = 300
     RING = KeyRing.from_config(os.environ["MINIMUM_ENCRYPTION_KEY"])
     LOOKUP = os.environ["MINIMUM_LOOKUP_KEY"]
     DATABASE = os.environ["MINIMUM_DATABASE"]
@@ -224,18 +225,17 @@ MINIMUM_APP = textwrap.dedent(
     @app.post("/api/v1/decisions")
     def decision():
         body = request.get_data()
-        headers = request.headers
-        key = headers["webhook-id"]
         db = connection()
+        try:
+            signed = parse_headers(request.headers)
+            check_timestamp(signed, dt.datetime.now(dt.UTC), TOLERANCE_SECONDS)
+        except SignatureError:
+            return jsonify({"error": "bad signature"}), 401
+        key = signed.webhook_id
         system = db.execute(
-            "SELECT id, status FROM system WHERE name = ?", (headers["x-system"],)
+            "SELECT id, status FROM system WHERE name = ?", (signed.system,)
         ).fetchone()
-        signed = f"{key}.{headers['webhook-timestamp']}.".encode() + body
-        expected = base64.b64encode(hmac.new(KEY, signed, hashlib.sha256).digest()).decode()
-        if system is None or system[1] != "active" or not any(
-            hmac.compare_digest(part.partition(",")[2], expected)
-            for part in headers["webhook-signature"].split()
-        ):
+        if system is None or system[1] != "active" or not verify(signed, body, [SECRET]):
             return jsonify({"error": "bad signature"}), 401
         obj = parse_json(body)
         decision_in = DecisionIn.model_validate(obj)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import importlib.util
 import sqlite3
-import sys
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -62,10 +61,7 @@ def _app(bench: Any, tmp_path: Path, source_name: str) -> Any:
     module_name = f"{source_name.lower()}_under_test"
     path = tmp_path / f"{module_name}.py"
     path.write_text(getattr(bench, source_name))
-    try:
-        return _load(module_name, path).app
-    finally:
-        sys.modules.pop(module_name, None)
+    return _load(module_name, path).app
 
 
 def _post(client: Any, request: tuple[bytes, dict[str, str]]) -> Any:
@@ -97,7 +93,7 @@ def test_minimum_app_stores_delivery_decision_and_job_once(bench, prepared, tmp_
     assert all(cpr not in features and cpr not in subject for features, subject in stored)
 
 
-def test_minimum_app_refuses_a_wrong_signature_and_an_invalid_body(bench, prepared, tmp_path):
+def test_minimum_app_refuses_a_bad_signature_and_an_invalid_body(bench, prepared, tmp_path):
     secret, bodies = prepared
     client = _app(bench, tmp_path, "MINIMUM_APP").test_client()
     (body, headers), (invalid_body, invalid_headers) = bench.presign(
@@ -106,6 +102,14 @@ def test_minimum_app_refuses_a_wrong_signature_and_an_invalid_body(bench, prepar
 
     forged = {**headers, "webhook-signature": "v1,AAAA"}
     assert client.post("/api/v1/decisions", data=body, headers=forged).status_code == 401
+    # correctly signed, but an hour old: the portal's tolerance check refuses it
+    old = int(headers["webhook-timestamp"]) - 3600
+    stale = {
+        **headers,
+        "webhook-timestamp": str(old),
+        "webhook-signature": bench.sign(secret, headers["webhook-id"], old, body),
+    }
+    assert client.post("/api/v1/decisions", data=body, headers=stale).status_code == 401
     response = client.post("/api/v1/decisions", data=invalid_body, headers=invalid_headers)
     assert response.status_code == 422
     assert _count(tmp_path / "minimum.db", "decision") == 0
