@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from zoneinfo import ZoneInfo
 
+_COPENHAGEN = ZoneInfo("Europe/Copenhagen")
 _CPR = re.compile(r"^[0-9]{6}-?[0-9]{4}$")
 
 
@@ -23,6 +25,8 @@ def cpr_problem(value: str, today: dt.date | None = None) -> tuple[str, str] | N
         born = get_birth_date(value)
     except ValidationError:
         return "invalid-cpr-date", "CPR does not contain a valid birth date"
-    if born > (today or dt.date.today()):
+    # A CPR number is issued on a Danish calendar day: "today" is Copenhagen's date, not the
+    # server's local date nor UTC's (which is still yesterday until 01:00 or 02:00 here).
+    if born > (today or dt.datetime.now(_COPENHAGEN).date()):
         return "invalid-cpr-date", "CPR birth date is in the future"
     return None

@@ -101,8 +101,9 @@ def test_same_seed_and_now_give_the_same_decisions(
 
 
 def test_now_must_be_timezone_aware(models: dict[str, DemoModel]) -> None:
+    naive = datetime(2026, 11, 29)  # noqa: DTZ001 - a naive datetime is what must be refused
     with pytest.raises(ValueError, match="timezone"):
-        demo_decisions(list(models.values()), demo_citizens(), 2026, datetime(2026, 11, 29))
+        demo_decisions(list(models.values()), demo_citizens(), 2026, naive)
 
 
 def test_decisions_follow_the_webhook_contract(
