@@ -1,4 +1,4 @@
-"""The lint configuration enforces what CONVENTIONS.md promises (pyproject.toml)."""
+"""pyproject.toml: the lint rules CONVENTIONS.md promises; packaging without deprecations."""
 
 from __future__ import annotations
 
@@ -11,9 +11,13 @@ from tests.explainers.test_explainers_purity import FORBIDDEN
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def _lint() -> dict[str, Any]:
+def _pyproject() -> dict[str, Any]:
     with (ROOT / "pyproject.toml").open("rb") as handle:
-        return tomllib.load(handle)["tool"]["ruff"]["lint"]  # type: ignore[no-any-return]
+        return tomllib.load(handle)
+
+
+def _lint() -> dict[str, Any]:
+    return _pyproject()["tool"]["ruff"]["lint"]  # type: ignore[no-any-return]
 
 
 def test_ruff_bans_web_and_database_imports_in_explainers_only() -> None:
@@ -24,3 +28,11 @@ def test_ruff_bans_web_and_database_imports_in_explainers_only() -> None:
     assert banned >= FORBIDDEN | web_and_db | {"jinja2", "celery", "portal"}
     # Lifted everywhere but explainers/: the only scope the ban is meant for.
     assert lint["per-file-ignores"]["!explainers/**"] == ["TID251"]
+
+
+def test_license_is_an_spdx_string_with_a_setuptools_that_reads_it() -> None:
+    # The TOML-table form makes setuptools >= 77 warn on every install; the string form
+    # needs setuptools >= 77 to build at all.
+    data = _pyproject()
+    assert data["project"]["license"] == "EUPL-1.2"
+    assert "setuptools>=77" in data["build-system"]["requires"]
