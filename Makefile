@@ -41,7 +41,6 @@ translations-extract: venv
 	$(VENV)/bin/pybabel update -i translations/messages.pot -d translations --no-fuzzy-matching --omit-header --ignore-obsolete
 
 migrate: venv
-	mkdir -p instance
 	PORTAL_DEMO=true $(FLASK) db upgrade
 
 seed: venv

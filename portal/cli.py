@@ -17,13 +17,10 @@ def register(app: Flask) -> None:
     @click.argument("revision", default="head")
     def db_upgrade(revision: str) -> None:
         """Apply the migrations up to REVISION (default: the newest)."""
-        from portal.migrate import upgrade
+        from portal.migrate import prepare_instance_dir, upgrade
 
         database = get_db(app)
-        if database.is_sqlite:
-            from portal.config import INSTANCE_DIR
-
-            INSTANCE_DIR.mkdir(exist_ok=True)
+        prepare_instance_dir(database.url)
         with database.engine.begin() as connection:
             upgrade(connection, revision)
         click.echo(f"database at {revision}")
