@@ -7,7 +7,6 @@ import datetime as dt
 import re
 from zoneinfo import ZoneInfo
 
-_COPENHAGEN = ZoneInfo("Europe/Copenhagen")
 _CPR = re.compile(r"^[0-9]{6}-?[0-9]{4}$")
 
 
@@ -25,8 +24,12 @@ def cpr_problem(value: str, today: dt.date | None = None) -> tuple[str, str] | N
         born = get_birth_date(value)
     except ValidationError:
         return "invalid-cpr-date", "CPR does not contain a valid birth date"
-    # A CPR number is issued on a Danish calendar day: "today" is Copenhagen's date, not the
-    # server's local date nor UTC's (which is still yesterday until 01:00 or 02:00 here).
-    if born > (today or dt.datetime.now(_COPENHAGEN).date()):
+    if born > (today or _danish_today()):
         return "invalid-cpr-date", "CPR birth date is in the future"
     return None
+
+
+def _danish_today() -> dt.date:
+    """Today in Denmark: a CPR number is given on a Danish calendar day, whatever the
+    server's time zone (UTC is still yesterday until 01:00 or 02:00 here)."""
+    return dt.datetime.now(ZoneInfo("Europe/Copenhagen")).date()
