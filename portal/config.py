@@ -71,6 +71,10 @@ class Settings:
     solution_name: str = "Forklaring af afgørelser"
     contact_email: str = "forklaring@kk.dk"
     base_url: str = "http://127.0.0.1:5000"
+    # Reverse proxies in front of gunicorn (the TLS proxy) whose X-Forwarded-For, -Proto and
+    # -Host headers are believed; 0 believes none. Behind one proxy without it, every client
+    # has the proxy's address, and so shares one rate limit.
+    proxy_hops: int = 0
     worker: WorkerMode = "inprocess"
     celery_broker_url: str = "redis://127.0.0.1:6379/0"
     session_backend: SessionBackend = "database"
@@ -173,6 +177,8 @@ class Settings:
                 problems.append("PORTAL_DATABASE_URL is missing")
             if not self.base_url.startswith("https://"):
                 problems.append("PORTAL_BASE_URL must be https:// in production")
+        if self.proxy_hops < 0:
+            problems.append("PORTAL_PROXY_HOPS must be 0 or more")
         problems.extend(_encryption_key_problems(self.encryption_key, self.production))
         problems.extend(_auth_problems(self))
         if problems:

@@ -73,3 +73,26 @@ def test_default_database_lives_in_instance_folder() -> None:
     settings = Settings.load(environ={})
     assert settings.database_url.startswith("sqlite:///")
     assert settings.database_url.endswith("instance/portal.db")
+
+
+@pytest.mark.parametrize(
+    ("hops", "address", "scheme"), [(0, "10.0.0.2", "http"), (1, "203.0.113.9", "https")]
+)
+def test_forwarded_headers_are_believed_only_behind_the_configured_proxies(
+    app_overrides: dict[str, object], hops: int, address: str, scheme: str
+) -> None:
+    proxied = create_app({**app_overrides, "proxy_hops": hops})
+
+    @proxied.get("/_test/client")
+    def client_seen() -> dict[str, str]:
+        from flask import request
+
+        return {"address": str(request.remote_addr), "scheme": request.scheme}
+
+    answer = proxied.test_client().get(
+        "/_test/client",
+        headers={"X-Forwarded-For": "203.0.113.9", "X-Forwarded-Proto": "https"},
+        environ_base={"REMOTE_ADDR": "10.0.0.2"},
+    )
+    get_db(proxied).engine.dispose()
+    assert answer.get_json() == {"address": address, "scheme": scheme}
