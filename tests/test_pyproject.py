@@ -1,4 +1,4 @@
-"""pyproject.toml: the lint rules CONVENTIONS.md promises; packaging without deprecations."""
+"""pyproject.toml: the lint rules docs/architecture.md promises; packaging without deprecations."""
 
 from __future__ import annotations
 
