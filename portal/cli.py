@@ -17,7 +17,8 @@ def register(app: Flask) -> None:
     @click.argument("revision", default="head")
     def db_upgrade(revision: str) -> None:
         """Apply the migrations up to REVISION (default: the newest)."""
-        from portal.migrate import prepare_instance_dir, upgrade
+        from portal.config import prepare_instance_dir
+        from portal.migrate import upgrade
 
         database = get_db(app)
         prepare_instance_dir(database.url)

@@ -7,7 +7,6 @@ from pathlib import Path
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import Connection
-from sqlalchemy.engine import make_url
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -26,23 +25,3 @@ def upgrade(connection: Connection, revision: str = "head") -> None:
 
 def downgrade(connection: Connection, revision: str) -> None:
     command.downgrade(alembic_config(connection), revision)
-
-
-def prepare_instance_dir(database_url: str, instance_dir: Path | None = None) -> Path | None:
-    """Create the folder of a SQLite database file that lies in ``instance/`` (the embedded
-    default) and return it; any other database, or a SQLite file elsewhere, leaves the tree
-    untouched (a path outside ``instance/`` is the operator's to create)."""
-    from portal import config
-
-    instance = (instance_dir or config.INSTANCE_DIR).resolve()
-    url = make_url(database_url)
-    database = url.database or ""
-    if url.get_backend_name() != "sqlite" or database in ("", ":memory:"):
-        return None
-    if database.startswith("file:"):  # a SQLite URI filename: file:path?mode=...
-        database = database.removeprefix("file:").partition("?")[0]
-    folder = Path(database).resolve().parent
-    if not folder.is_relative_to(instance):
-        return None
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder

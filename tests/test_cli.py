@@ -10,8 +10,8 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from portal import config, create_app
+from portal.config import prepare_instance_dir
 from portal.db_session import get_db
-from portal.migrate import prepare_instance_dir
 
 
 @pytest.fixture
