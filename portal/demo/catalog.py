@@ -179,28 +179,32 @@ def _decided_by(model: str, row: Row, rng: np.random.Generator) -> str:
 
 
 def _actionable_changes(model: DemoModel, row: Row) -> list[Row]:
-    """Small, realistic one-feature changes to actionable, non-sensitive features."""
+    """Small, realistic one-feature changes, each in a direction the manifest allows (its
+    parsed form: never sensitive or special-category features)."""
+    from explainers.manifest import parse_manifest
+
     changes: list[Row] = []
-    for feature in model.manifest["features"]:
-        if not feature["actionable"] or feature["sensitive"]:
+    for spec in parse_manifest(model.manifest).features:
+        if not spec.actionable:
             continue
-        key, value = feature["key"], row[feature["key"]]
-        if feature["type"] == "boolean":
-            if not value:
-                changes.append({**row, key: True})
-        elif feature["type"] == "category":
-            categories = feature["categories"]
-            position = categories.index(value)
-            # Category lists run from least to most favourable for the person
-            # (education) or the other way (Danish level); one step either way.
-            for step in (-1, 1):
-                if 0 <= position + step < len(categories):
-                    changes.append({**row, key: categories[position + step]})
+        key, value = spec.key, row[spec.key]
+        if spec.type == "boolean":
+            candidates = [not value]
+            moves = [(float(value), float(not value))]
+        elif spec.type == "category":
+            position = spec.categories.index(value)
+            steps = [s for s in (-1, 1) if 0 <= position + s < len(spec.categories)]
+            candidates = [spec.categories[position + s] for s in steps]
+            moves = [(float(position), float(position + s)) for s in steps]
         else:
-            for extra in range(1, 6):
-                new = value + extra
-                if new <= feature["max"]:
-                    changes.append({**row, key: new})
+            lo = spec.min if spec.min is not None else float("-inf")
+            hi = spec.max if spec.max is not None else float("inf")
+            candidates = [value + d for d in (-5, -4, -3, -2, -1, 1, 2, 3, 4, 5)]
+            candidates = [c for c in candidates if lo <= c <= hi]
+            moves = [(float(value), float(c)) for c in candidates]
+        changes.extend(
+            {**row, key: c} for c, move in zip(candidates, moves, strict=True) if spec.allows(*move)
+        )
     return changes
 
 
