@@ -122,7 +122,8 @@ def _shown(
     threshold = bundle.manifest.decision_threshold
     if probability_applies(bundle):
         explainer = get_probability_explainer(bundle, seed=seed, max_evaluations=max_evaluations)
-        found = explainer.explain(model_input, columns)
+        # the record's output, on the declared scale: the same model call, not made again
+        found = explainer.explain(model_input, columns, bundle.to_declared_scale(output))
         order = bundle.manifest_order
         error = None if found.error is None else found.error[:, order]
         return _Shown(

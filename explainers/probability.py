@@ -304,9 +304,14 @@ class ProbabilityExplainer:
     def method(self) -> str:
         return self.fallback
 
-    def explain(self, model_input: Any, columns: dict[str, Any]) -> ProbabilityValues:
+    def explain(
+        self, model_input: Any, columns: dict[str, Any], output: FloatArray | None = None
+    ) -> ProbabilityValues:
+        """Values for encoded rows; ``output`` is the model's probability for them when the
+        caller has it already (else it is computed)."""
         bundle, game = self.bundle, self.game
-        output = bundle.predict_columns(columns)
+        if output is None:
+            output = bundle.predict_columns(columns)
         n, m = len(output), game.m
         values = np.empty((n, m))
         error: FloatArray | None = None
