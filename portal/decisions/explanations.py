@@ -51,9 +51,13 @@ so the payload's layout can evolve in one place. Fields of the read-model (stabl
     Feature keys by ``|value|`` descending (ties by key).
 ``counterfactual``
     :class:`CounterfactualView` or ``None`` when none was computed: ``status`` (``found``,
-    ``none-within-bounds``, ``no-actionable-features``, ``no-threshold``), ``changes`` (list
-    of :class:`Change` ``feature``/``old``/``new`` JSON values; only actionable, non-sensitive
-    features), ``original_output``, ``new_output``, ``threshold``.
+    ``none-within-bounds``, ``no-actionable-features``, ``no-threshold``, or
+    ``not-for-this-outcome`` when the manifest's ``output.counterfactual_for`` excludes this
+    case's side of the threshold: then the page shows no such section, ``for_this_outcome``
+    is False), ``changes`` (list of :class:`Change` ``feature``/``old``/``new`` JSON values;
+    only actionable, non-sensitive, non-special-category features, each in a direction the
+    manifest allows), ``original_output``, ``new_output`` (the model's exact output for the
+    changed case, on the other side of the threshold; never rounded), ``threshold``.
 ``counterfactual_status``
     ``done``, ``pending`` (its follow-up job is queued), ``failed`` or ``off``.
 ``flags``
@@ -121,6 +125,11 @@ class CounterfactualView:
     @property
     def found(self) -> bool:
         return self.status == "found"
+
+    @property
+    def for_this_outcome(self) -> bool:
+        """False when the model shows no counterfactual for this side of the threshold."""
+        return self.status != "not-for-this-outcome"
 
 
 @dataclass(frozen=True)

@@ -86,3 +86,13 @@ def test_permutation_estimate_errors_reach_the_read_model() -> None:
     assert stored.max_estimate_error == pytest.approx(0.004)
     assert stored.contribution("b").estimate_error == pytest.approx(0.004)
     assert stored.reproducibility.evaluations == 5000
+
+
+def test_a_counterfactual_not_for_this_outcome_is_said_so() -> None:
+    cf = {**V1_WRAPPER["counterfactual"], "status": "not-for-this-outcome", "changes": []}
+    cf["new_output"] = None
+    stored = StoredExplanation.from_payload({**V1_WRAPPER, "counterfactual": cf})
+    assert stored.counterfactual is not None
+    assert not stored.counterfactual.for_this_outcome
+    assert not stored.counterfactual.found
+    assert StoredExplanation.from_payload(V1_WRAPPER).counterfactual.for_this_outcome
