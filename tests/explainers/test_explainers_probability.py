@@ -101,7 +101,8 @@ def _numeric_case(model: Any, n_features: int = 4, bg_rows: int = 25) -> tuple[A
     }
     bg = [dict(zip(keys, row, strict=True)) for row in x[:bg_rows].tolist()]
     csv = background_csv(bg)
-    bundle = ModelBundle.from_model(model, manifest, csv, artifact_sha256="numeric")
+    sha = f"numeric-{type(model).__name__}-{n_features}"  # the explainer cache key
+    bundle = ModelBundle.from_model(model, manifest, csv, artifact_sha256=sha)
     rows = [dict(zip(keys, row, strict=True)) for row in x[300:304].tolist()]
     return model, keys, bg, bundle, rows
 
@@ -211,3 +212,26 @@ def test_positive_class_zero_mirrors_the_probability_values(cases: dict[str, Cas
         assert rb.presentation.base_value == pytest.approx(1 - ra.presentation.base_value, abs=1e-9)
         for key, value in ra.presentation.values.items():
             assert rb.presentation.values[key] == pytest.approx(-value, abs=1e-9)
+
+
+def test_permutation_estimate_for_a_tree_model_stays_within_its_error() -> None:
+    from sklearn.ensemble import GradientBoostingClassifier
+
+    n = EXACT_MAX_FEATURES + 2
+    model, keys, bg, bundle, rows = _numeric_case(
+        GradientBoostingClassifier(n_estimators=20, max_depth=3, random_state=0),
+        n_features=n,
+        bg_rows=6,
+    )
+    r = explain_rows(bundle, rows[:1])[0]
+
+    def f(hybrid: list[dict[str, Any]]) -> np.ndarray:
+        return model.predict_proba(pd.DataFrame(hybrid)[keys].to_numpy())[:, 1]
+
+    _, brute = brute_force(f, rows[0], bg, keys)
+    p = r.presentation
+    assert p.method == "permutation-estimate"
+    assert p.estimate_error is not None
+    for key in keys:
+        assert abs(p.values[key] - brute[key]) <= 5 * p.estimate_error[key] + 1e-6, key
+    assert p.base_value + sum(p.values.values()) == pytest.approx(p.output, abs=1e-12)
