@@ -28,8 +28,9 @@ from explainers.probability import DEFAULT_PROBABILITY_EVALUATIONS, ProbabilityE
 from explainers.probability import applies as probability_applies
 from explainers.result import Explanation, Presentation
 
-#: One explainer per (artifact, background, manifest[, seed, budget]); bounded.
-EXPLAINER_CACHE: LRUCache[Kernel | ProbabilityExplainer] = LRUCache(maxsize=16)
+#: One explainer per (artifact, background, manifest[, seed, budget]), and one probability
+#: explainer per model version with a background (so 32: 16 model versions); bounded.
+EXPLAINER_CACHE: LRUCache[Kernel | ProbabilityExplainer] = LRUCache(maxsize=32)
 #: |value| at or below which a feature's direction is 0.
 ZERO_TOLERANCE = 1e-12
 
