@@ -86,6 +86,7 @@ class _Shown:
     error: FloatArray | None
     evaluations: int
     threshold: float | None
+    background_rows: int = 0
 
 
 def get_probability_explainer(
@@ -136,6 +137,7 @@ def _shown(
             error,
             found.evaluations,
             threshold,
+            explainer.game.n_background,
         )
     scale = bundle.info.scale
     if scale == "log-odds" and threshold is not None:
@@ -268,6 +270,7 @@ def explain_rows(
                     estimate_error=None if se_l is None else dict(zip(keys, se_l[i], strict=True)),
                     additivity_error=p_err_l[i],
                     evaluations=shown.evaluations,
+                    background_rows=shown.background_rows,
                 ),
                 flags=tuple(flags[i]),
                 model_name=name,

@@ -55,7 +55,9 @@ class Presentation:
     they were computed; for ``permutation-estimate`` ``estimate_error`` holds each value's
     standard error over the permutations (None when exact). ``ranking`` and ``direction`` are
     of these values (what the citizen sees), ``additivity_error`` is
-    ``|base_value + sum(values) - output|`` and ``evaluations`` the model evaluations per row.
+    ``|base_value + sum(values) - output|`` and ``evaluations`` the model evaluations per row;
+    ``background_rows`` is how many registered background rows the base value averages over
+    (0 when the values are the record's).
     """
 
     scale: str
@@ -71,6 +73,7 @@ class Presentation:
     estimate_error: Mapping[str, float] | None = None
     additivity_error: float = 0.0
     evaluations: int = 0
+    background_rows: int = 0
 
     @property
     def max_estimate_error(self) -> float | None:
@@ -94,6 +97,7 @@ class Presentation:
             "estimate_error": None if self.estimate_error is None else _floats(self.estimate_error),
             "additivity_error": float(self.additivity_error),
             "evaluations": int(self.evaluations),
+            "background_rows": int(self.background_rows),
         }
 
     @classmethod
@@ -128,6 +132,7 @@ class Presentation:
                 data.get("additivity_error", abs(base + sum(values.values()) - output))
             ),
             evaluations=int(data.get("evaluations", 0)),
+            background_rows=int(data.get("background_rows", 0)),
         )
 
 
@@ -177,7 +182,8 @@ class Explanation:
         """The stored layout (JSON-safe, versioned: ``PAYLOAD_VERSION``); read it back with
         :meth:`from_payload`. Version 2 is version 1 (``to_dict()`` before the probability
         values) plus ``version`` and the presentation's ``method``, ``ranking``,
-        ``direction``, ``estimate_error``, ``additivity_error`` and ``evaluations``."""
+        ``direction``, ``estimate_error``, ``additivity_error``, ``evaluations`` and
+        ``background_rows``."""
         return {"version": PAYLOAD_VERSION, **self.to_dict()}
 
     @classmethod

@@ -36,6 +36,9 @@ so the payload's layout can evolve in one place. Fields of the read-model (stabl
     ``permutation-estimate`` (many features: sampled; ``estimate_error`` maps each feature to
     its standard error, for staff), ``record`` (the SHAP record itself) or
     ``log-odds-rescaled`` (stored before version 2). ``estimate_error`` is None when exact.
+``background_rows``
+    How many registered background rows ``base_value`` is the average over (0 when the
+    shown values are the record's, or for payloads stored before version 2).
 ``threshold``, ``outcome``
     The decision threshold on that scale (``None`` for scores without one) and whether the
     output is at or above it.
@@ -215,6 +218,8 @@ class StoredExplanation:
     method: str = "record"
     estimate_error: Mapping[str, float] | None = None
     additivity_error: float = 0.0
+    #: how many registered background rows ``base_value`` averages over (0: not applicable)
+    background_rows: int = 0
     result: Result | None = None
 
     @property
@@ -307,6 +312,7 @@ class StoredExplanation:
             method=shown.method,
             estimate_error=None if errors is None else dict(errors),
             additivity_error=shown.additivity_error,
+            background_rows=shown.background_rows,
             result=result,
         )
 

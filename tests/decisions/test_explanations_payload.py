@@ -80,12 +80,15 @@ def test_permutation_estimate_errors_reach_the_read_model() -> None:
         estimate_error={"a": 0.002, "b": 0.004},
         additivity_error=1e-15,
         evaluations=5000,
+        background_rows=200,
     )
     stored = StoredExplanation.from_payload({**V1_WRAPPER, "version": 2, "explanation": record})
     assert stored.method == "permutation-estimate"
     assert stored.max_estimate_error == pytest.approx(0.004)
     assert stored.contribution("b").estimate_error == pytest.approx(0.004)
     assert stored.reproducibility.evaluations == 5000
+    assert stored.background_rows == 200
+    assert StoredExplanation.from_payload(V1_WRAPPER).background_rows == 0
 
 
 def test_a_counterfactual_not_for_this_outcome_is_said_so() -> None:

@@ -72,6 +72,7 @@ def test_shown_values_are_exact_probability_shapley_values(
         assert p.output == pytest.approx(float(_proba(case)([x])[0]), abs=tol)
         assert p.base_value + sum(p.values.values()) == pytest.approx(p.output, abs=1e-12)
         assert p.additivity_error < 1e-12
+        assert p.background_rows == len(BACKGROUND_ROWS)
 
 
 def _numeric_case(model: Any, n_features: int = 4, bg_rows: int = 25) -> tuple[Any, ...]:
