@@ -20,15 +20,28 @@ from explainers.errors import (
     UnsafeArtifactError,
     UnsupportedModelError,
 )
-from explainers.explain import EXPLAINER_CACHE, explain_rows, get_explainer
+from explainers.explain import (
+    EXPLAINER_CACHE,
+    explain_rows,
+    get_explainer,
+    get_probability_explainer,
+)
 from explainers.loading import TRUSTED_TYPES, load_artifact, refused_types
-from explainers.manifest import Consideration, FeatureSpec, Manifest, Problem, parse_manifest
+from explainers.manifest import (
+    Consideration,
+    FeatureSpec,
+    Manifest,
+    Problem,
+    parse_manifest,
+    policy_problems,
+)
 from explainers.modelinfo import CostEstimate, estimate_cost
-from explainers.result import Explanation, Flag, Presentation
+from explainers.result import PAYLOAD_VERSION, Explanation, Flag, Presentation
 from explainers.validation import validate_bundle, validate_manifest
 
 __all__ = [
     "EXPLAINER_CACHE",
+    "PAYLOAD_VERSION",
     "TRUSTED_TYPES",
     "AdditivityError",
     "Change",
@@ -53,8 +66,10 @@ __all__ = [
     "estimate_cost",
     "explain_rows",
     "get_explainer",
+    "get_probability_explainer",
     "load_artifact",
     "parse_manifest",
+    "policy_problems",
     "predict",
     "refused_types",
     "validate_bundle",

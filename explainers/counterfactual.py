@@ -12,8 +12,16 @@ Search (bounded by ``max_evaluations`` model evaluations, vectorised, determinis
    budget.
 
 Cost of a change: ``|new - old| / (max - min)`` for numbers, 1 for booleans and categories;
-the cheapest crossing candidate wins, ties broken by feature keys and grid order. Sensitive or
-non-actionable features are never changed; date features are never changed.
+the cheapest crossing candidate wins, ties broken by feature keys and grid order. Sensitive,
+special-category or non-actionable features are never changed; date features are never
+changed. Every candidate respects the feature's ``actionable`` direction (``increase``: only
+higher numbers, false -> true, later categories; ``decrease`` the reverse; ``both``).
+
+The model decides which outcomes get a counterfactual at all (``output.counterfactual_for``):
+for the other side the status is ``not-for-this-outcome`` and nothing is searched. A found
+change is checked once more through the same path as a decision (the JSON values decoded
+from the search), and ``new_output`` is that exact model output, on the other side of the
+threshold.
 """
 
 from __future__ import annotations
@@ -54,9 +62,11 @@ class Change:
 class Counterfactual:
     """Result of a counterfactual search.
 
-    ``status``: ``found``, ``none-within-bounds``, ``no-actionable-features`` or
-    ``no-threshold`` (a score model without ``output.threshold``). Outputs are on the
-    declared scale.
+    ``status``: ``found``, ``none-within-bounds``, ``no-actionable-features``,
+    ``no-threshold`` (a score model without ``output.threshold``) or ``not-for-this-outcome``
+    (the manifest's ``output.counterfactual_for`` excludes this case's side of the
+    threshold). Outputs are on the declared scale; ``new_output`` is the model's exact
+    output for the changed case (not rounded), on the other side of the threshold.
     """
 
     status: str
@@ -97,11 +107,16 @@ def _bounds(bundle: ModelBundle, spec: FeatureSpec) -> tuple[float, float] | Non
 def _grid(
     bundle: ModelBundle, spec: FeatureSpec, current: Any, points: int
 ) -> tuple[list[Any], list[float]]:
-    """Candidate model-space values for one feature and their costs (current value left out)."""
+    """Candidate model-space values for one feature and their costs: the current value left
+    out, and only values in the direction the manifest allows."""
     if spec.type == "boolean":
-        return [1.0 - float(current)], [1.0]
+        flipped = 1.0 - float(current)
+        return ([flipped], [1.0]) if spec.allows(float(current), flipped) else ([], [])
     if spec.type == "category":
-        others: list[Any] = [c for c in spec.categories if c != current]
+        position = spec.categories.index(current)
+        others: list[Any] = [
+            c for i, c in enumerate(spec.categories) if spec.allows(float(position), float(i))
+        ]
         return others, [1.0] * len(others)
     bounds = _bounds(bundle, spec)
     if bounds is None:
@@ -112,7 +127,7 @@ def _grid(
     if spec.type == "integer":
         grid = np.unique(np.round(grid)) if hi - lo + 1 > points else np.arange(lo, hi + 1)
     now = float(current)
-    values: list[Any] = [float(v) for v in grid if float(v) != now]
+    values: list[Any] = [float(v) for v in grid if spec.allows(now, float(v))]
     return values, [abs(v - now) / span for v in values]
 
 
@@ -150,7 +165,13 @@ def counterfactual(
     threshold = manifest.decision_threshold
     if threshold is None:
         return Counterfactual("no-threshold", (), original, None, None, None, 1, seed)
-    specs = [f for f in manifest.features if f.actionable and not f.sensitive and f.type != "date"]
+    if not manifest.counterfactual_wanted(original):
+        return Counterfactual("not-for-this-outcome", (), original, None, threshold, None, 1, seed)
+    specs = [
+        f
+        for f in manifest.features
+        if f.actionable and not f.sensitive and not f.special_category and f.type != "date"
+    ]
     if not specs:
         return Counterfactual(
             "no-actionable-features", (), original, None, threshold, None, 1, seed
@@ -220,7 +241,7 @@ def counterfactual(
         return Counterfactual(
             "none-within-bounds", (), original, None, threshold, None, evaluations, seed
         )
-    cost, assignment, new_output = best
+    cost, assignment, _ = best
     changes = tuple(
         Change(
             key,
@@ -229,6 +250,15 @@ def counterfactual(
         )
         for key, value in sorted(assignment.items())
     )
+    # The changed case as a sender would post it, through the same path as a decision: the
+    # output reported is exactly the model's for these JSON values.
+    changed = {**row, **{c.feature: c.new for c in changes}}
+    new_output = float(bundle.predict_columns(bundle.encode([changed]))[0])
+    evaluations += 1
+    if (new_output >= threshold) == above:  # pragma: no cover - decoding kept the value
+        return Counterfactual(
+            "none-within-bounds", (), original, None, threshold, None, evaluations, seed
+        )
     return Counterfactual(
         "found", changes, original, new_output, threshold, cost, evaluations, seed
     )

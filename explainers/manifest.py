@@ -12,37 +12,34 @@ from functools import cached_property
 from typing import Any, Literal
 
 from explainers.errors import ManifestError
+from explainers.problems import Problem
+
+__all__ = [
+    "ACTIONABLE_DIRECTIONS",
+    "COUNTERFACTUAL_FOR",
+    "Consideration",
+    "FeatureSpec",
+    "Manifest",
+    "Problem",
+    "parse_manifest",
+    "policy_problems",
+    "structural_problems",
+]
 
 FeatureType = Literal["number", "integer", "boolean", "category", "date"]
 OutputKind = Literal["probability", "score", "class"]
 
+Direction = Literal["increase", "decrease", "both"]
+CounterfactualFor = Literal["above", "below", "both", "none"]
+
 FEATURE_TYPES: frozenset[str] = frozenset({"number", "integer", "boolean", "category", "date"})
 OUTPUT_KINDS: frozenset[str] = frozenset({"probability", "score", "class"})
 DEFAULT_THRESHOLD = 0.5
-
-
-@dataclass(frozen=True)
-class Problem:
-    """One problem found in a manifest, artifact, background or row.
-
-    ``path`` points into the input (``features[3].categories``), ``code`` is a stable kebab-case
-    identifier, ``detail`` carries JSON-safe data, ``message`` is a short English text for
-    developers of machine clients (never shown to citizens).
-    """
-
-    path: str
-    code: str
-    message: str = ""
-    detail: Mapping[str, Any] = field(default_factory=dict)
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-safe form, as the API returns it."""
-        return {
-            "path": self.path,
-            "code": self.code,
-            "message": self.message,
-            "detail": dict(self.detail),
-        }
+#: ``actionable``: which direction of change a counterfactual may suggest (``true`` = both).
+ACTIONABLE_DIRECTIONS: frozenset[str] = frozenset({"increase", "decrease", "both"})
+#: ``output.counterfactual_for``: outcomes (relative to the threshold) that get one.
+COUNTERFACTUAL_FOR: frozenset[str] = frozenset({"above", "below", "both", "none"})
+RECOMMENDATION_SIDES = ("above", "below")
 
 
 @dataclass(frozen=True)
@@ -55,7 +52,15 @@ class Consideration:
 
 @dataclass(frozen=True)
 class FeatureSpec:
-    """One model input as declared in the manifest."""
+    """One model input as declared in the manifest.
+
+    ``actionable_direction`` is the manifest's ``actionable`` (``"increase"``, ``"decrease"``,
+    ``"both"``; ``true`` means both; None when not actionable). ``actionable`` is True when a
+    counterfactual may change the feature at all: it has a direction and is neither
+    ``sensitive`` nor ``special_category`` (registration refuses those combinations; older
+    stored manifests are read safely). For booleans ``increase`` means false -> true only;
+    for categories, towards later entries of ``categories``.
+    """
 
     key: str
     type: FeatureType
@@ -67,6 +72,21 @@ class FeatureSpec:
     min: float | None = None
     max: float | None = None
     categories: tuple[str, ...] = ()
+    actionable_direction: Direction | None = None
+    #: GDPR art. 9 data (e.g. health); needs the manifest's special_category_legal_basis
+    special_category: bool = False
+    legal_basis: Mapping[str, str] | None = None
+
+    def allows(self, old: float, new: float) -> bool:
+        """May a counterfactual move this feature from ``old`` to ``new`` (model space;
+        categories by their position in ``categories``)?"""
+        if not self.actionable or new == old:
+            return False
+        if self.actionable_direction == "increase":
+            return new > old
+        if self.actionable_direction == "decrease":
+            return new < old
+        return True
 
 
 @dataclass(frozen=True)
@@ -84,6 +104,11 @@ class Manifest:
     considerations: tuple[Consideration, ...]
     features: tuple[FeatureSpec, ...]
     raw: Mapping[str, Any] = field(repr=False, compare=False, default_factory=dict)
+    #: ``output.counterfactual_for``: which outcomes get a counterfactual (default both)
+    counterfactual_for: CounterfactualFor = "both"
+    #: ``output.recommendation``: {"above": {"da", ...}, "below": {"da", ...}} or None
+    recommendation: Mapping[str, Mapping[str, str]] | None = None
+    special_category_legal_basis: Mapping[str, str] | None = None
 
     @cached_property  # read per row and per request: computed once per manifest
     def feature_keys(self) -> tuple[str, ...]:
@@ -94,6 +119,23 @@ class Manifest:
             if spec.key == key:
                 return spec
         raise KeyError(key)
+
+    def counterfactual_wanted(self, output: float) -> bool:
+        """Whether a case with this output (declared scale) gets a counterfactual."""
+        threshold = self.decision_threshold
+        if self.counterfactual_for == "none":
+            return False
+        if self.counterfactual_for == "both" or threshold is None:
+            return True
+        above = output >= threshold
+        return above if self.counterfactual_for == "above" else not above
+
+    def recommendation_for(self, output: float) -> Mapping[str, str] | None:
+        """The recommendation text (per language) for this output's side of the threshold."""
+        threshold = self.decision_threshold
+        if self.recommendation is None or threshold is None:
+            return None
+        return self.recommendation["above" if output >= threshold else "below"]
 
     @property
     def decision_threshold(self) -> float | None:
@@ -131,6 +173,77 @@ def _check_key(value: object, path: str, out: list[Problem]) -> bool:
         out.append(Problem(path, "missing-key", "non-empty string key required"))
         return False
     return True
+
+
+def _check_recommendation(output: Mapping[str, Any], out: list[Problem]) -> None:
+    """``output.recommendation``: a text (Danish required) for each side of the threshold."""
+    recommendation = output.get("recommendation")
+    if recommendation is None:
+        return
+    path = "output.recommendation"
+    if not isinstance(recommendation, Mapping):
+        out.append(
+            Problem(path, "invalid-recommendation", "object with 'above' and 'below' required")
+        )
+        return
+    for side in sorted(set(recommendation) - set(RECOMMENDATION_SIDES), key=str):
+        out.append(
+            Problem(
+                f"{path}.{side}",
+                "unknown-recommendation-side",
+                "only 'above' and 'below' are allowed",
+                {"allowed": list(RECOMMENDATION_SIDES)},
+            )
+        )
+    for side in RECOMMENDATION_SIDES:
+        _check_text(recommendation, side, path, out)
+    kind = output.get("kind")
+    if kind == "score" and output.get("threshold") is None:
+        out.append(
+            Problem(
+                path,
+                "recommendation-needs-threshold",
+                "a recommendation per side needs output.threshold for a score",
+            )
+        )
+
+
+def policy_problems(manifest: Mapping[str, Any]) -> list[Problem]:
+    """What registration refuses beyond the structure (run after ``structural_problems``
+    found none): a sensitive or special-category feature marked actionable, and special
+    categories (GDPR art. 9) without ``special_category_legal_basis``. Not checked when a
+    stored manifest is parsed, so versions registered before these rules still load (their
+    sensitive features are simply never actionable)."""
+    out: list[Problem] = []
+    special = False
+    for i, item in enumerate(manifest.get("features") or ()):
+        if not isinstance(item, Mapping):
+            continue
+        actionable = item.get("actionable", False) not in (False, None)
+        special = special or item.get("special_category") is True
+        for flag, code in (
+            ("sensitive", "sensitive-actionable"),
+            ("special_category", "special-category-actionable"),
+        ):
+            if item.get(flag) is True and actionable:
+                out.append(
+                    Problem(
+                        f"features[{i}].actionable",
+                        code,
+                        f"a {flag.replace('_', ' ')} feature is never actionable",
+                        {"key": item.get("key")},
+                    )
+                )
+    if special and manifest.get("special_category_legal_basis") is None:
+        out.append(
+            Problem(
+                "special_category_legal_basis",
+                "missing-special-category-legal-basis",
+                "a manifest with a special_category feature must give its legal basis "
+                "(GDPR art. 9)",
+            )
+        )
+    return out
 
 
 def structural_problems(manifest: Mapping[str, Any]) -> list[Problem]:
@@ -173,6 +286,20 @@ def structural_problems(manifest: Mapping[str, Any]) -> list[Problem]:
                         "probability threshold must be in (0, 1)",
                     )
                 )
+        wanted = output.get("counterfactual_for", "both")
+        if not isinstance(wanted, str) or wanted not in COUNTERFACTUAL_FOR:
+            out.append(
+                Problem(
+                    "output.counterfactual_for",
+                    "invalid-counterfactual-for",
+                    "counterfactual_for must be 'above', 'below', 'both' or 'none'",
+                    {"allowed": sorted(COUNTERFACTUAL_FOR), "got": repr(wanted)},
+                )
+            )
+        _check_recommendation(output, out)
+
+    if manifest.get("special_category_legal_basis") is not None:
+        _check_text(manifest, "special_category_legal_basis", "", out)
 
     consideration_keys: set[str] = set()
     considerations = manifest.get("considerations")
@@ -240,9 +367,26 @@ def structural_problems(manifest: Mapping[str, Any]) -> list[Problem]:
                     {"got": repr(cons)},
                 )
             )
-        for flag in ("actionable", "sensitive"):
+        for flag in ("sensitive", "special_category"):
             if flag in item and not isinstance(item[flag], bool):
                 out.append(Problem(f"{path}.{flag}", "not-a-boolean", f"'{flag}' must be boolean"))
+        actionable = item.get("actionable", False)
+        if not isinstance(actionable, bool) and not (
+            isinstance(actionable, str) and actionable in ACTIONABLE_DIRECTIONS
+        ):
+            out.append(
+                Problem(
+                    f"{path}.actionable",
+                    "invalid-actionable",
+                    "actionable must be true, false, 'increase', 'decrease' or 'both'",
+                    {
+                        "allowed": [True, False, *sorted(ACTIONABLE_DIRECTIONS)],
+                        "got": repr(actionable),
+                    },
+                )
+            )
+        if item.get("legal_basis") is not None:
+            _check_text(item, "legal_basis", path, out)
         for bound in ("min", "max"):
             if item.get(bound) is not None and not _is_number(item[bound]):
                 out.append(
@@ -310,30 +454,49 @@ def _optional_float(value: Any) -> float | None:
     return None if value is None else float(value)
 
 
+def _optional_text(obj: Any) -> Mapping[str, str] | None:
+    return None if obj is None else _text(obj)
+
+
+def _feature_spec(f: Mapping[str, Any]) -> FeatureSpec:
+    declared = f.get("actionable", False)
+    direction: Direction | None
+    if declared is True:
+        direction = "both"
+    elif isinstance(declared, str) and declared in ACTIONABLE_DIRECTIONS:
+        direction = declared  # type: ignore[assignment]
+    else:
+        direction = None
+    sensitive = bool(f.get("sensitive", False))
+    special = bool(f.get("special_category", False))
+    return FeatureSpec(
+        key=f["key"],
+        type=f["type"],
+        label=_text(f["label"]),
+        source=_text(f["source"]),
+        consideration=f["consideration"],
+        actionable=direction is not None and not sensitive and not special,
+        sensitive=sensitive,
+        min=_optional_float(f.get("min")),
+        max=_optional_float(f.get("max")),
+        categories=tuple(f.get("categories") or ()),
+        actionable_direction=direction,
+        special_category=special,
+        legal_basis=_optional_text(f.get("legal_basis")),
+    )
+
+
 def parse_manifest(manifest: Mapping[str, Any]) -> Manifest:
     """Validate the structure and return the frozen parsed form.
 
-    Raises ``ManifestError`` listing every structural problem at once.
+    Raises ``ManifestError`` listing every structural problem at once (``policy_problems``
+    are checked at registration, by ``explainers.validation``, not here).
     """
     problems = structural_problems(manifest)
     if problems:
         raise ManifestError(problems)
     output = manifest["output"]
-    features = tuple(
-        FeatureSpec(
-            key=f["key"],
-            type=f["type"],
-            label=_text(f["label"]),
-            source=_text(f["source"]),
-            consideration=f["consideration"],
-            actionable=bool(f.get("actionable", False)),
-            sensitive=bool(f.get("sensitive", False)),
-            min=_optional_float(f.get("min")),
-            max=_optional_float(f.get("max")),
-            categories=tuple(f.get("categories") or ()),
-        )
-        for f in manifest["features"]
-    )
+    features = tuple(_feature_spec(f) for f in manifest["features"])
     considerations = tuple(
         Consideration(key=c["key"], label=_text(c["label"])) for c in manifest["considerations"]
     )
@@ -350,4 +513,9 @@ def parse_manifest(manifest: Mapping[str, Any]) -> Manifest:
         considerations=considerations,
         features=features,
         raw=manifest,
+        counterfactual_for=output.get("counterfactual_for", "both"),
+        recommendation=None
+        if output.get("recommendation") is None
+        else {side: _text(output["recommendation"][side]) for side in RECOMMENDATION_SIDES},
+        special_category_legal_basis=_optional_text(manifest.get("special_category_legal_basis")),
     )

@@ -13,7 +13,13 @@ from collections.abc import Mapping
 from typing import Any
 
 from explainers.errors import ExplainerError, InvalidArtifactError, UnsafeArtifactError
-from explainers.manifest import Manifest, Problem, parse_manifest, structural_problems
+from explainers.manifest import (
+    Manifest,
+    Problem,
+    parse_manifest,
+    policy_problems,
+    structural_problems,
+)
 
 __all__ = ["Problem", "model_problems", "validate_bundle", "validate_manifest"]
 
@@ -158,9 +164,12 @@ def validate_manifest(manifest: Mapping[str, Any], model: Any = None) -> list[Pr
     Returns an empty list when valid. Never raises for bad input.
     """
     problems = structural_problems(manifest)
-    if problems or model is None:
+    if problems:
         return problems
-    return model_problems(parse_manifest(manifest), model)
+    problems = policy_problems(manifest)
+    if model is None:
+        return problems
+    return problems + model_problems(parse_manifest(manifest), model)
 
 
 def validate_bundle(
@@ -192,6 +201,7 @@ def validate_bundle(
         problems.append(Problem("artifact", exc.code, str(exc)))
     if structural_problems(manifest):
         return problems
+    problems.extend(policy_problems(manifest))
     parsed = parse_manifest(manifest)
     if model is not None:
         problems.extend(model_problems(parsed, model))

@@ -3,11 +3,18 @@
 The worker writes ``Explanation.payload`` (encrypted JSON) as::
 
     {
-      "explanation": <explainers.Explanation.to_dict()>,
+      "version": 2,
+      "explanation": <explainers.Explanation.to_payload()>,   # its own "version": 2
       "counterfactual": <explainers.Counterfactual.to_dict()> | null,
       "counterfactual_status": "done" | "pending" | "failed" | "off",
-      "flags": [{"code", "feature", "detail"}, ...]
+      "flags": [{"code", "feature", "detail"}, ...],
+      "feature_considerations": {feature key: consideration key}
     }
+
+The explanation's layout is the explainers' own (``Explanation.to_payload`` /
+``Explanation.from_payload``, which also reads version 1 payloads stored before the
+probability-scale Shapley values: no ``version`` key, shown values rescaled from log-odds,
+read with ``method == "log-odds-rescaled"``); this module only wraps it.
 
 The counterfactual search (many model evaluations) runs as a follow-up job after the
 explanation is stored, so an explanation is ``ready`` with ``counterfactual_status``
@@ -17,10 +24,21 @@ and pages read it only through :class:`StoredExplanation` (``StoredExplanation.f
 so the payload's layout can evolve in one place. Fields of the read-model (stable contract):
 
 ``base_value``, ``output``, ``scale``
-    What the page shows, on the manifest's declared output scale (``"probability"`` for
-    probability models, else the model's own scale): ``base_value + sum(contribution values)
-    == output`` exactly (up to float rounding). ``base_value`` is the average output over the
-    reference data; ``output`` is the model's output for this case.
+    What the page shows: ``base_value + sum(contribution values) == output`` (up to float
+    rounding; ``additivity_error`` is the difference). ``scale`` is ``"probability"`` for
+    probability models with a background (the values are then Shapley values of the
+    probability itself: ``base_value`` is the average probability over the data the model is
+    compared with, its registered background; ``output`` the model's probability for this
+    case), else the model's own scale (``"log-odds"`` points for a log-odds model registered
+    without a background, ``"raw"`` for scores).
+``method``, ``estimate_error``, ``max_estimate_error``, ``additivity_error``
+    How the shown values were computed: ``exact`` (every coalition of features enumerated),
+    ``permutation-estimate`` (many features: sampled; ``estimate_error`` maps each feature to
+    its standard error, for staff), ``record`` (the SHAP record itself) or
+    ``log-odds-rescaled`` (stored before version 2). ``estimate_error`` is None when exact.
+``background_rows``
+    How many registered background rows ``base_value`` is the average over (0 when the
+    shown values are the record's, or for payloads stored before version 2).
 ``threshold``, ``outcome``
     The decision threshold on that scale (``None`` for scores without one) and whether the
     output is at or above it.
@@ -36,9 +54,13 @@ so the payload's layout can evolve in one place. Fields of the read-model (stabl
     Feature keys by ``|value|`` descending (ties by key).
 ``counterfactual``
     :class:`CounterfactualView` or ``None`` when none was computed: ``status`` (``found``,
-    ``none-within-bounds``, ``no-actionable-features``, ``no-threshold``), ``changes`` (list
-    of :class:`Change` ``feature``/``old``/``new`` JSON values; only actionable, non-sensitive
-    features), ``original_output``, ``new_output``, ``threshold``.
+    ``none-within-bounds``, ``no-actionable-features``, ``no-threshold``, or
+    ``not-for-this-outcome`` when the manifest's ``output.counterfactual_for`` excludes this
+    case's side of the threshold: then the page shows no such section, ``for_this_outcome``
+    is False), ``changes`` (list of :class:`Change` ``feature``/``old``/``new`` JSON values;
+    only actionable, non-sensitive, non-special-category features, each in a direction the
+    manifest allows), ``original_output``, ``new_output`` (the model's exact output for the
+    changed case, on the other side of the threshold; never rounded), ``threshold``.
 ``counterfactual_status``
     ``done``, ``pending`` (its follow-up job is queued), ``failed`` or ``off``.
 ``flags``
@@ -62,10 +84,12 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from explainers.result import Explanation as Result
 from portal.db import utcnow
 from portal.decisions.models import Explanation
 
-PAYLOAD_VERSION = 1
+#: The wrapper's layout version (2: the explanation inside is ``Result.to_payload()``).
+PAYLOAD_VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -75,6 +99,8 @@ class Contribution:
     direction: int
     consideration: str
     rank: int
+    #: standard error of ``value`` when it is a permutation estimate, else None
+    estimate_error: float | None = None
 
 
 @dataclass(frozen=True)
@@ -103,6 +129,11 @@ class CounterfactualView:
     def found(self) -> bool:
         return self.status == "found"
 
+    @property
+    def for_this_outcome(self) -> bool:
+        """False when the model shows no counterfactual for this side of the threshold."""
+        return self.status != "not-for-this-outcome"
+
 
 @dataclass(frozen=True)
 class FlagView:
@@ -128,6 +159,9 @@ class Reproducibility:
     record_base_value: float
     record_output: float
     record_values: Mapping[str, float]
+    method: str = "record"
+    evaluations: int = 0
+    shown_additivity_error: float = 0.0
 
 
 def _sign(value: float, eps: float = 1e-12) -> int:
@@ -135,12 +169,13 @@ def _sign(value: float, eps: float = 1e-12) -> int:
 
 
 def build_payload(
-    explanation: Mapping[str, Any],
-    counterfactual: Mapping[str, Any] | None,
+    explanation: Mapping[str, Any] | Result,
+    counterfactual: Mapping[str, Any] | Any | None,
     feature_considerations: Mapping[str, str],
     counterfactual_status: str | None = None,
 ) -> dict[str, Any]:
-    """The payload the worker stores, from explainers' ``to_dict()`` results.
+    """The payload the worker stores, from explainers' results (the objects, or their
+    ``to_dict()`` / ``to_payload()``: either way stored in the explainers' current layout).
 
     ``feature_considerations`` maps feature key -> consideration key (from the manifest), so
     pages need not load the manifest to group contributions. ``counterfactual_status`` is
@@ -149,12 +184,16 @@ def build_payload(
     """
     if counterfactual_status is None:
         counterfactual_status = "off" if counterfactual is None else "done"
+    result = explanation if isinstance(explanation, Result) else Result.from_payload(explanation)
+    if counterfactual is not None and not isinstance(counterfactual, Mapping):
+        counterfactual = counterfactual.to_dict()  # an explainers.Counterfactual
+    record = result.to_payload()
     return {
         "version": PAYLOAD_VERSION,
-        "explanation": dict(explanation),
+        "explanation": record,
         "counterfactual": None if counterfactual is None else dict(counterfactual),
         "counterfactual_status": counterfactual_status,
-        "flags": list(explanation.get("flags", [])),
+        "flags": list(record["flags"]),
         "feature_considerations": dict(feature_considerations),
     }
 
@@ -176,6 +215,19 @@ class StoredExplanation:
     reproducibility: Reproducibility
     # done | pending (its search is queued after the explanation) | failed | off
     counterfactual_status: str = "done"
+    method: str = "record"
+    estimate_error: Mapping[str, float] | None = None
+    additivity_error: float = 0.0
+    #: how many registered background rows ``base_value`` averages over (0: not applicable)
+    background_rows: int = 0
+    result: Result | None = None
+
+    @property
+    def max_estimate_error(self) -> float | None:
+        """The largest standard error of a shown value (None when they are exact)."""
+        if self.estimate_error is None:
+            return None
+        return max(self.estimate_error.values(), default=0.0)
 
     @classmethod
     def from_row(cls, row: Explanation) -> StoredExplanation:
@@ -183,27 +235,27 @@ class StoredExplanation:
 
     @classmethod
     def from_payload(cls, payload: Mapping[str, Any]) -> StoredExplanation:
-        record = payload["explanation"]
-        shown = record["presentation"]
+        """Any stored version (the explanation is read by ``explainers``)."""
+        result = Result.from_payload(payload["explanation"])
+        shown = result.presentation
         members = payload.get("feature_considerations", {})
-        ranking = tuple(record["ranking"])
-        values = shown["values"]
-        direction = record["direction"]
+        errors = shown.estimate_error
         contributions = tuple(
             Contribution(
                 key=key,
-                value=float(values[key]),
-                direction=int(direction[key]),
+                value=float(shown.values[key]),
+                direction=int(shown.direction[key]),
                 consideration=str(members.get(key, "")),
                 rank=position + 1,
+                estimate_error=None if errors is None else float(errors[key]),
             )
-            for position, key in enumerate(ranking)
+            for position, key in enumerate(shown.ranking)
         )
         considerations = tuple(
             sorted(
                 (
                     ConsiderationSum(key=key, value=float(v), direction=_sign(float(v)))
-                    for key, v in shown["consideration_values"].items()
+                    for key, v in shown.consideration_values.items()
                 ),
                 key=lambda c: (-abs(c.value), c.key),
             )
@@ -222,39 +274,46 @@ class StoredExplanation:
             FlagView(code=f["code"], feature=f.get("feature"), detail=f.get("detail", {}))
             for f in payload.get("flags", [])
         )
-        model = record["model"]
         reproducibility = Reproducibility(
-            model_name=model["name"],
-            model_version=model["version"],
-            explainer=record["explainer"],
-            algorithm=record["algorithm"],
-            shap_version=record["shap_version"],
-            artifact_sha256=record["artifact_sha256"],
-            background_sha256=record["background_sha256"],
-            seed=int(record["seed"]),
-            seconds=float(record["seconds"]),
-            additivity_error=float(record["additivity_error"]),
-            additivity_tolerance=float(record["additivity_tolerance"]),
-            record_scale=record["scale"],
-            record_base_value=float(record["base_value"]),
-            record_output=float(record["output"]),
-            record_values={k: float(v) for k, v in record["values"].items()},
+            model_name=result.model_name,
+            model_version=result.model_version,
+            explainer=result.explainer,
+            algorithm=result.algorithm,
+            shap_version=result.shap_version,
+            artifact_sha256=result.artifact_sha256,
+            background_sha256=result.background_sha256,
+            seed=result.seed,
+            seconds=result.seconds,
+            additivity_error=result.additivity_error,
+            additivity_tolerance=result.additivity_tolerance,
+            record_scale=result.scale,
+            record_base_value=result.base_value,
+            record_output=result.output,
+            record_values=dict(result.values),
+            method=shown.method,
+            evaluations=shown.evaluations,
+            shown_additivity_error=shown.additivity_error,
         )
         return cls(
-            scale=shown["scale"],
-            base_value=float(shown["base_value"]),
-            output=float(shown["output"]),
-            threshold=None if shown["threshold"] is None else float(shown["threshold"]),
-            outcome=shown["outcome"],
+            scale=shown.scale,
+            base_value=shown.base_value,
+            output=shown.output,
+            threshold=shown.threshold,
+            outcome=shown.outcome,
             contributions=contributions,
             considerations=considerations,
-            ranking=ranking,
+            ranking=shown.ranking,
             counterfactual=counterfactual,
             counterfactual_status=str(
                 payload.get("counterfactual_status", "done" if counterfactual else "off")
             ),
             flags=flags,
             reproducibility=reproducibility,
+            method=shown.method,
+            estimate_error=None if errors is None else dict(errors),
+            additivity_error=shown.additivity_error,
+            background_rows=shown.background_rows,
+            result=result,
         )
 
     def contribution(self, key: str) -> Contribution:
@@ -297,7 +356,12 @@ class StoredExplanation:
             },
             "counterfactual_status": self.counterfactual_status,
             "reproducibility": asdict(self.reproducibility)
-            | {"record_values": dict(self.reproducibility.record_values)},
+            | {
+                "record_values": dict(self.reproducibility.record_values),
+                "estimate_error": None
+                if self.estimate_error is None
+                else dict(self.estimate_error),
+            },
         }
 
 

@@ -16,7 +16,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from portal.demo.manifests import BYGGERI_TYPER, BYGGESAG, LEDIGHED
+from portal.api.cpr import birth_date, century_digits, passes_modulus_11
+from portal.demo.manifests import BYGGESAG, LEDIGHED, category_label
 from portal.demo.synthetic import Row, byggesag_population, ledighed_population
 
 if TYPE_CHECKING:
@@ -28,8 +29,6 @@ NEAR_THRESHOLD = "near_threshold"  # above the threshold; one realistic change f
 SENSITIVE = "sensitive"  # a sensitive feature (age) is among the top contributors
 OVERRIDDEN = "overridden"  # the caseworker did not follow the model
 SCENARIOS = (TYPICAL, NEAR_THRESHOLD, SENSITIVE, OVERRIDDEN)
-
-_MOD11_WEIGHTS = (4, 3, 2, 7, 6, 5, 4, 3, 2, 1)
 
 
 @dataclass(frozen=True)
@@ -100,29 +99,13 @@ def demo_citizens() -> list[DemoCitizen]:
 
 
 def cpr_birth_date(cpr: str) -> date:
-    """Birth date of a CPR number, using the 7th digit for the century."""
-    if len(cpr) != 10 or not cpr.isdigit():
-        raise ValueError("a CPR number is 10 digits")
-    day, month, yy, digit7 = int(cpr[0:2]), int(cpr[2:4]), int(cpr[4:6]), int(cpr[6])
-    if digit7 <= 3:
-        century = 1900
-    elif digit7 in (4, 9):
-        century = 2000 if yy <= 36 else 1900
-    else:
-        century = 2000 if yy <= 57 else 1800
-    return date(century + yy, month, day)
-
-
-def passes_modulus_11(cpr: str) -> bool:
-    return sum(int(d) * w for d, w in zip(cpr, _MOD11_WEIGHTS, strict=True)) % 11 == 0
+    """Birth date of a CPR number: the portal's one century rule (``portal.api.cpr``)."""
+    return birth_date(cpr)
 
 
 def _fictional_cpr(rng: np.random.Generator, birth: date, taken: set[str]) -> str:
-    if 1900 <= birth.year <= 1999:
-        first_digits = (0, 1, 2, 3)
-    elif 2000 <= birth.year <= 2036:
-        first_digits = (4, 9)
-    else:  # pragma: no cover - demo birth years are 1900-2036
+    first_digits = century_digits(birth.year)
+    if not first_digits:  # pragma: no cover - demo birth years are 1950-2008
         raise ValueError(f"no century digit for {birth.year}")
     while True:
         serial = int(rng.choice(first_digits)) * 1000 + int(rng.integers(0, 1000))
@@ -175,7 +158,9 @@ _JOBCENTER_TEAMS = (
 def _case_title(model: str, row: Row) -> dict[str, str]:
     if model == LEDIGHED:
         return dict(_LEDIGHED_TITLE)
-    da, en = BYGGERI_TYPER[row["byggeri_type"]]
+    da, en = (
+        category_label(BYGGESAG, "byggeri_type", row["byggeri_type"], lang) for lang in ("da", "en")
+    )
     return {
         "da": f"Ansøgning om byggetilladelse: {da.lower()}",
         "en": f"Application for a building permit: {en.lower()}",
@@ -194,28 +179,32 @@ def _decided_by(model: str, row: Row, rng: np.random.Generator) -> str:
 
 
 def _actionable_changes(model: DemoModel, row: Row) -> list[Row]:
-    """Small, realistic one-feature changes to actionable, non-sensitive features."""
+    """Small, realistic one-feature changes, each in a direction the manifest allows (its
+    parsed form: never sensitive or special-category features)."""
+    from explainers.manifest import parse_manifest
+
     changes: list[Row] = []
-    for feature in model.manifest["features"]:
-        if not feature["actionable"] or feature["sensitive"]:
+    for spec in parse_manifest(model.manifest).features:
+        if not spec.actionable:
             continue
-        key, value = feature["key"], row[feature["key"]]
-        if feature["type"] == "boolean":
-            if not value:
-                changes.append({**row, key: True})
-        elif feature["type"] == "category":
-            categories = feature["categories"]
-            position = categories.index(value)
-            # Category lists run from least to most favourable for the person
-            # (education) or the other way (Danish level); one step either way.
-            for step in (-1, 1):
-                if 0 <= position + step < len(categories):
-                    changes.append({**row, key: categories[position + step]})
+        key, value = spec.key, row[spec.key]
+        if spec.type == "boolean":
+            candidates = [not value]
+            moves = [(float(value), float(not value))]
+        elif spec.type == "category":
+            position = spec.categories.index(value)
+            steps = [s for s in (-1, 1) if 0 <= position + s < len(spec.categories)]
+            candidates = [spec.categories[position + s] for s in steps]
+            moves = [(float(position), float(position + s)) for s in steps]
         else:
-            for extra in range(1, 6):
-                new = value + extra
-                if new <= feature["max"]:
-                    changes.append({**row, key: new})
+            lo = spec.min if spec.min is not None else float("-inf")
+            hi = spec.max if spec.max is not None else float("inf")
+            candidates = [value + d for d in (-5, -4, -3, -2, -1, 1, 2, 3, 4, 5)]
+            candidates = [c for c in candidates if lo <= c <= hi]
+            moves = [(float(value), float(c)) for c in candidates]
+        changes.extend(
+            {**row, key: c} for c, move in zip(candidates, moves, strict=True) if spec.allows(*move)
+        )
     return changes
 
 

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from portal.demo.manifests import ANSOEGER_TYPER, BYDELE, BYGGERI_TYPER, DANSK_NIVEAUER
+from portal.demo.manifests import BYGGESAG, LEDIGHED, categories
 
 Row = dict[str, Any]
 
@@ -39,7 +39,7 @@ def ledighed_population(
     Returns the rows, the 0/1 label "still unemployed after a year" and the true
     probability behind each label.
     """
-    bydele = list(BYDELE)
+    bydele = categories(LEDIGHED, "bydel")
     bydel_idx = rng.choice(len(bydele), size=n, p=_BYDEL_WEIGHTS / _BYDEL_WEIGHTS.sum())
     alder = np.clip(np.round(rng.normal(39.0, 12.0, n)), 18, 67).astype(int)
 
@@ -73,8 +73,8 @@ def ledighed_population(
     prob = 1.0 / (1.0 + np.exp(-1.3 * z))
     label = (rng.random(n) < prob).astype(int)
 
-    uddannelser = ["grundskole", "gymnasial", "erhvervsfaglig", "videregaaende"]
-    niveauer = list(DANSK_NIVEAUER)
+    uddannelser = categories(LEDIGHED, "uddannelse")  # least to most education
+    niveauer = categories(LEDIGHED, "dansk_niveau")
     rows = [
         {
             "ledighed_uger": int(ledighed_uger[i]),
@@ -105,8 +105,8 @@ def byggesag_population(
 
     Returns the rows, the 0/1 label "documents were missing" and the true probability.
     """
-    typer = list(BYGGERI_TYPER)
-    ansoegere = list(ANSOEGER_TYPER)
+    typer = categories(BYGGESAG, "byggeri_type")
+    ansoegere = categories(BYGGESAG, "ansoeger_type")  # privat, professionel
     type_idx = rng.choice(len(typer), size=n, p=_TYPE_WEIGHTS / _TYPE_WEIGHTS.sum())
     area = np.exp(_TYPE_AREA_LOG_MEAN[type_idx] + rng.normal(0.0, 0.45, n))
     etageareal = np.clip(np.round(area, 1), 5.0, 20000.0)

@@ -159,3 +159,35 @@ def test_activate_and_retire_own_model_only(client, sender, other_sender, sessio
     again = signed_empty_post(client, sender, f"{path}/activate")
     assert again.status_code == 409
     assert again.get_json()["error"]["code"] == "model-status-conflict"
+
+
+@pytest.mark.parametrize(
+    ("change", "code"),
+    [
+        (lambda m: m["features"][0].update(actionable="sideways"), "invalid-actionable"),
+        (
+            lambda m: m["features"][0].update(sensitive=True, actionable="increase"),
+            "sensitive-actionable",
+        ),
+        (
+            lambda m: m["features"][0].update(special_category=True, actionable=False),
+            "missing-special-category-legal-basis",
+        ),
+        (lambda m: m["output"].update(counterfactual_for="always"), "invalid-counterfactual-for"),
+        (
+            lambda m: m["output"].update(
+                recommendation={"above": {"en": "x"}, "below": {"da": "y"}}
+            ),
+            "missing-danish-text",
+        ),
+    ],
+)
+def test_counterfactual_and_legal_basis_rules_are_refused_with_422(
+    client, sender, session, bygge, change, code
+) -> None:
+    manifest = copy.deepcopy(bygge.manifest)
+    change(manifest)
+    response = post_model(client, sender, manifest, bygge.artifact, bygge.background_csv)
+    assert response.status_code == 422
+    assert code in {d["code"] for d in response.get_json()["error"]["details"]}
+    assert model_count(session) == 0

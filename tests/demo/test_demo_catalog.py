@@ -8,6 +8,7 @@ import re
 from collections import Counter
 from datetime import UTC, date, datetime
 from itertools import product
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -16,6 +17,7 @@ import pytest
 from stdnum.dk import cpr as stdnum_cpr
 
 from explainers.loading import load_artifact
+from portal.api.cpr import passes_modulus_11
 from portal.demo import (
     BYGGESAG,
     LEDIGHED,
@@ -26,7 +28,7 @@ from portal.demo import (
     demo_decisions,
     feature_frame,
 )
-from portal.demo.catalog import NEAR_THRESHOLD, OVERRIDDEN, SENSITIVE, age_on, passes_modulus_11
+from portal.demo.catalog import NEAR_THRESHOLD, OVERRIDDEN, SENSITIVE, age_on
 
 NOW = datetime(2026, 11, 29, 9, 0, tzinfo=UTC)
 ISO_UTC = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$")
@@ -67,7 +69,7 @@ def test_cpr_century_rule() -> None:
     assert cpr_birth_date("0102404011") == date(1940, 2, 1)
     assert cpr_birth_date("0102585011") == date(1858, 2, 1)
     assert cpr_birth_date("0102991011") == date(1999, 2, 1)
-    with pytest.raises(ValueError, match="day is out of range"):
+    with pytest.raises(ValueError, match="birth date"):
         cpr_birth_date("3102991011")
 
 
@@ -358,3 +360,20 @@ def test_the_portal_model_bundle_recomputes_every_model_output(
         recomputed = bundle_module.predict(bundle, [d["features"] for d in bodies])
         recorded = [d["model_output"] for d in bodies]
         np.testing.assert_allclose(recomputed, recorded, rtol=0, atol=1e-9)
+
+
+def test_the_demo_uses_the_portal_cpr_rule() -> None:
+    """One century rule: the demo's birth dates are the API's (``portal.api.cpr``)."""
+    from portal.api import cpr
+    from portal.demo import catalog
+
+    assert catalog.birth_date is cpr.birth_date
+    source = Path(catalog.__file__).read_text("utf-8")
+    assert "1800" not in source
+    assert "% 11" not in source
+    assert cpr.century_digits(1950) == (0, 1, 2, 3, 4, 9)
+    assert cpr.century_digits(2003) == (4, 5, 6, 7, 8, 9)
+    assert cpr.century_digits(1858) == (5, 6, 7, 8)
+    for year in (1900, 1937, 1999, 2000, 2036, 2057):
+        for digit in cpr.century_digits(year):
+            assert stdnum_cpr.get_birth_date(f"0101{year % 100:02d}{digit}000").year == year

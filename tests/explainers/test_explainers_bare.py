@@ -63,9 +63,13 @@ def test_bare_hist_gradient_boosting(data: tuple[np.ndarray, np.ndarray]) -> Non
     reference = shap.TreeExplainer(model).shap_values(x[:10])
     for i, r in enumerate(explain_rows(bundle, rows)):
         assert [r.values[k] for k in KEYS] == pytest.approx(reference[i].tolist(), abs=1e-10)
-        assert r.presentation.output == pytest.approx(
+        assert r.declared_output == pytest.approx(
             float(model.predict_proba(x[i : i + 1])[0, 1]), abs=1e-12
         )
+        # no background: no probability-scale Shapley values; log-odds points, never rescaled
+        assert r.presentation.scale == "log-odds"
+        assert r.presentation.method == "record"
+        assert r.presentation.output == r.output
 
 
 def test_feature_count_must_match(data: tuple[np.ndarray, np.ndarray]) -> None:

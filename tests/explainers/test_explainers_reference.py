@@ -203,7 +203,7 @@ def test_positive_class_zero_flips_the_sign(cases: dict[str, Case]) -> None:
     for a, b in zip(normal, flipped, strict=True):
         for key in GROUPS:
             assert b.values[key] == pytest.approx(-a.values[key], abs=1e-12)
-        assert b.presentation.output == pytest.approx(1 - a.presentation.output, abs=1e-12)
+        assert b.declared_output == pytest.approx(1 - a.declared_output, abs=1e-12)
         assert b.additivity_error < 1e-9
 
 

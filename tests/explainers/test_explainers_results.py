@@ -86,20 +86,28 @@ def test_explainer_kind_is_chosen_by_model(bundles: dict[str, ModelBundle]) -> N
 
 
 @pytest.mark.parametrize("name", ["hgb", "logit", "xgb"])
-def test_probability_presentation_rescales_log_odds(
+def test_probability_presentation_is_not_rescaled_log_odds(
     bundles: dict[str, ModelBundle], name: str
 ) -> None:
-    for r in explain_rows(bundles[name], ROWS):
+    """Shown values are probability Shapley values; base = mean probability over the
+    background (the old presentation rescaled the log-odds record in proportion)."""
+    bundle = bundles[name]
+    background_mean = float(np.mean(bundle.predict_columns(bundle.background.columns)))
+    rescaled_everywhere = True
+    for r in explain_rows(bundle, ROWS):
         p = r.presentation
         assert p.scale == "probability"
+        assert p.method == "exact"
         assert p.output == pytest.approx(1 / (1 + math.exp(-r.output)), abs=1e-15)
-        assert p.base_value == pytest.approx(1 / (1 + math.exp(-r.base_value)), abs=1e-15)
+        assert p.base_value == pytest.approx(background_mean, abs=1e-12)
+        assert p.base_value + sum(p.values.values()) == pytest.approx(p.output, abs=1e-12)
         factor = (p.output - p.base_value) / sum(r.values.values())
-        assert factor > 0
-        for key, value in r.values.items():
-            assert p.values[key] == pytest.approx(value * factor, abs=1e-15)
+        rescaled_everywhere &= all(
+            p.values[k] == pytest.approx(v * factor, abs=1e-9) for k, v in r.values.items()
+        )
         assert p.threshold == 0.5
         assert p.outcome == (p.output >= 0.5)
+    assert not rescaled_everywhere
 
 
 def test_ranking_and_direction(bundles: dict[str, ModelBundle]) -> None:
@@ -208,7 +216,8 @@ def test_sensitive_feature_in_top_k_is_flagged(bundles: dict[str, ModelBundle]) 
     sensitive = {f.key for f in bundle.manifest.features if f.sensitive}
     for k in (1, 3):
         for r in explain_rows(bundle, ROWS, top_k=k):
-            expected = {key for key in r.ranking[:k] if key in sensitive}
+            # of what the citizen sees: the shown values' ranking
+            expected = {key for key in r.presentation.ranking[:k] if key in sensitive}
             flagged = {f.feature for f in r.flags if f.code == "sensitive-top-contributor"}
             assert flagged == expected
     assert any(
