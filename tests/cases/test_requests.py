@@ -44,16 +44,21 @@ def test_review_request_is_stored_and_listed(client, session, anne_case):
         url, data={"csrf_token": csrf_token(client, url), "message": "  Jeg har fået nyt job.  "}
     )
     assert answer.status_code == 303
-    assert answer.headers["Location"].endswith(f"/mine-sager/{anne_case.public_id}#anmodninger")
     stored = session.scalars(select(CitizenRequest)).all()
     assert len(stored) == 1
     req = stored[0]
+    # the confirmation is a page of its own, so the citizen lands at its top
+    assert answer.headers["Location"].endswith(
+        f"/mine-sager/{anne_case.public_id}/anmodninger/{req.public_id}"
+    )
     assert (req.kind, req.status, req.feature_key) == ("human-review", "received", None)
     assert req.message == "Jeg har fået nyt job."
     assert req.subject_key == anne_case.subject_key
     assert req.decision_id == anne_case.id
+    confirmation = client.get(answer.headers["Location"]).get_data(as_text=True)
+    assert "Vi har fået din anmodning" in confirmation
+    assert "Jeg har fået nyt job." in confirmation
     page = client.get(f"/mine-sager/{anne_case.public_id}").get_data(as_text=True)
-    assert "Tak. Vi har fået din anmodning." in page
     requests_part = page.split('id="requests-heading"', 1)[1]
     assert "Ny vurdering ved en person" in requests_part
     assert "Modtaget" in requests_part
