@@ -82,7 +82,9 @@ def test_the_recommendation_comes_in_words_and_an_override_is_said_first(
 
 
 def citizen_urls(seeded_db: Any) -> list[str]:
-    urls = ["/mine-sager", "/mine-data", "/mine-data/log", "/tilgaengelighed", "/kontakt"]
+    urls = ["/", "/mine-sager", "/mine-data", "/mine-data/log"]
+    urls += ["/tilgaengelighed", "/kontakt", "/privatliv", "/algoritmer"]
+    urls += ["/algoritmer/ledighedsrisiko", "/algoritmer/byggesagsscreening"]
     for public_id in seeded_db.cases[ANNE_CPR]:
         urls += [
             f"/mine-sager/{public_id}",
@@ -98,8 +100,14 @@ def test_axe_finds_no_wcag_a_or_aa_violations_at_either_width(
 ):
     page = new_page(width=width, bypass_csp=True)
     demo_login(page, live_server, ANNE)
+    # a request, so that its confirmation page is checked too
+    page.goto(f"{live_server}/mine-sager/{seeded_db.cases[ANNE_CPR][0]}/genvurdering")
+    page.locator("textarea").fill("Se venligst på sagen igen.")
+    page.get_by_role("button", name="Send").click()
+    page.wait_for_url(re.compile(r".*/anmodninger/[A-Za-z0-9_-]+$"))
+    confirmation = page.url.removeprefix(live_server)
     report = {}
-    for url in citizen_urls(seeded_db):
+    for url in [*citizen_urls(seeded_db), confirmation]:
         page.goto(live_server + url)
         page.add_script_tag(path=str(AXE))
         result = page.evaluate(

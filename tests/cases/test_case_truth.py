@@ -234,3 +234,28 @@ def test_access_log_names_the_sending_system_and_the_case(
     unknown = next(r for r in rows if r[3].startswith("Andet"))
     assert unknown[3] == "Andet: something new"
     assert unknown[4] == "Andet: a new purpose"
+
+
+# --------------------------------------------------------------------------- plurals
+
+
+@pytest.mark.parametrize(
+    ("feature", "value", "language", "expected"),
+    [
+        ({"unit": {"da": "forløb", "en": "programmes"}}, 1, "en", "1 programme"),
+        ({"unit": {"da": "forløb", "en": "programmes"}}, 2, "en", "2 programmes"),
+        ({"unit": {"da": "uger", "en": "weeks"}, "unit_one": {"da": "uge"}}, 1, "da", "1 uge"),
+        ({"unit": {"da": "uger", "en": "weeks"}, "unit_one": {"da": "uge"}}, 3, "da", "3 uger"),
+        ({"unit": {"da": "m²", "en": "m²"}}, 1, "en", "1 m²"),
+        ({"unit": {"da": "afslag", "en": "refusals"}}, 0, "en", "0 refusals"),
+    ],
+)
+def test_a_unit_agrees_with_its_number(app, feature, value, language, expected):
+    with app.test_request_context(f"/?lang={language}"):
+        assert lang.format_value({"type": "integer", **feature}, value) == expected
+
+
+def test_a_value_with_brackets_is_never_put_in_brackets_again(app):
+    with app.test_request_context("/?lang=da"):
+        subject = lang.subject_with_value("Højeste fuldførte uddannelse", "Grundskole (folkeskole)")
+    assert subject == "Højeste fuldførte uddannelse (Grundskole, folkeskole)"
