@@ -137,9 +137,9 @@ def _recommendation(detail: CaseDetail) -> str:
 
 
 def sensitive_uses(manifest: dict[str, Any]) -> list[SensitiveUse]:
-    """The manifest's sensitive and special-category features with their legal basis: the
-    feature's own ``legal_basis``, else (special category) the manifest's
-    ``special_category_legal_basis``, else its consideration's ``legal_basis``."""
+    """The manifest's sensitive and special-category features with their legal basis: for
+    special-category data (GDPR art. 9) the manifest's ``special_category_legal_basis``;
+    else, or without it, the feature's own ``legal_basis``, else its consideration's."""
     considerations = {c.get("key"): c for c in manifest.get("considerations", [])}
     special_basis = localized(manifest.get("special_category_legal_basis"))
     uses = []
@@ -147,9 +147,7 @@ def sensitive_uses(manifest: dict[str, Any]) -> list[SensitiveUse]:
         special = spec.get("special_category") is True
         if not (special or spec.get("sensitive") is True):
             continue
-        basis = localized(spec.get("legal_basis"))
-        if not basis and special:
-            basis = special_basis
+        basis = (special_basis if special else "") or localized(spec.get("legal_basis"))
         if not basis:
             consideration = considerations.get(spec.get("consideration"), {})
             basis = localized(consideration.get("legal_basis"))

@@ -77,8 +77,7 @@ def test_no_sentence_contradicts_the_cases_own_data(
         special = [f for f in used if f.get("special_category")]
         for spec in special:
             basis = manifest["special_category_legal_basis"]
-            expected = spec.get("legal_basis") or basis
-            assert expected.get(language, expected["da"]) in block
+            assert basis.get(language, basis["da"]) in block
         assert ("artikel 9" in block or "article 9" in block) == bool(special)
         assert re.search(r"holder hele tiden øje|keep an eye on it", block)
     else:
@@ -259,3 +258,40 @@ def test_a_value_with_brackets_is_never_put_in_brackets_again(app):
     with app.test_request_context("/?lang=da"):
         subject = lang.subject_with_value("Højeste fuldførte uddannelse", "Grundskole (folkeskole)")
     assert subject == "Højeste fuldførte uddannelse (Grundskole, folkeskole)"
+
+
+def test_sensitive_uses_name_the_legal_basis_the_manifest_gives(app):
+    from portal.cases.presentation import sensitive_uses
+
+    manifest = {
+        "special_category_legal_basis": {"da": "Artikel 9, stk. 2, litra b."},
+        "considerations": [{"key": "p", "legal_basis": {"da": "Hensynets regel."}}],
+        "features": [
+            {
+                "key": "alder",
+                "label": {"da": "Alder"},
+                "consideration": "p",
+                "sensitive": True,
+                "legal_basis": {"da": "Alderens egen regel.", "en": "Age's own rule."},
+            },
+            {"key": "bydel", "label": {"da": "Bydel"}, "consideration": "p", "sensitive": True},
+            {
+                "key": "syg",
+                "label": {"da": "Sygedage"},
+                "consideration": "p",
+                "special_category": True,
+            },
+            {"key": "uger", "label": {"da": "Uger"}, "consideration": "p", "sensitive": False},
+            {"key": "x", "label": {"da": "X"}, "consideration": "nope", "sensitive": True},
+        ],
+    }
+    with app.test_request_context("/?lang=da"):
+        uses = {u.label: u for u in sensitive_uses(manifest)}
+    assert list(uses) == ["Alder", "Bydel", "Sygedage", "X"]
+    assert uses["Alder"].legal_basis == "Alderens egen regel."
+    assert uses["Bydel"].legal_basis == "Hensynets regel."
+    assert uses["Sygedage"].legal_basis == "Artikel 9, stk. 2, litra b."
+    assert uses["Sygedage"].special_category
+    assert uses["X"].legal_basis == "reglerne under “Om modellen” længere nede."
+    with app.test_request_context("/?lang=en"):
+        assert sensitive_uses(manifest)[0].legal_basis == "Age's own rule."
