@@ -295,3 +295,17 @@ def test_sensitive_uses_name_the_legal_basis_the_manifest_gives(app):
     assert uses["X"].legal_basis == "reglerne under “Om modellen” længere nede."
     with app.test_request_context("/?lang=en"):
         assert sensitive_uses(manifest)[0].legal_basis == "Age's own rule."
+
+
+def test_a_pending_case_says_which_data_about_who_you_are_the_model_uses(
+    client, citizens, cases_of, login_citizen
+):
+    (decision,) = cases_of(citizens["jonas"], statuses=["pending"])
+    login_citizen(citizens["jonas"])
+    html = client.get(f"/mine-sager/{decision.public_id}").get_data(as_text=True)
+    assert 'id="change-heading"' not in html  # no explanation yet
+    block = _section(html, "sensitive-data")
+    assert "Alder" in block
+    assert "Bydel, hvor du bor" in block
+    # the recommendation follows the output the sender reported
+    assert _section(html, "recommendation").startswith("Modellen anbefalede et forløb")
