@@ -309,3 +309,10 @@ def test_a_pending_case_says_which_data_about_who_you_are_the_model_uses(
     assert "Bydel, hvor du bor" in block
     # the recommendation follows the output the sender reported
     assert _section(html, "recommendation").startswith("Modellen anbefalede et forløb")
+
+
+def test_percentages_follow_each_languages_custom(app):
+    with app.test_request_context("/?lang=da"):
+        assert lang.format_output(0.542, "probability") == "54,2 %"
+    with app.test_request_context("/?lang=en"):
+        assert lang.format_output(0.542, "probability") == "54.2%"
