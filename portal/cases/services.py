@@ -306,6 +306,7 @@ def _decision_entry(case: CaseDetail) -> dict[str, Any]:
         "decided_by": decision.decided_by,
         "human_decided": decision.human_decided,
         "followed_model": decision.followed_model,
+        "reason": decision.decision_reason,
         "outcome": decision.outcome,
         "model_output": decision.reported_output,
         "features": decision.features,

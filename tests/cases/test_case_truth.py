@@ -316,3 +316,14 @@ def test_percentages_follow_each_languages_custom(app):
         assert lang.format_output(0.542, "probability") == "54,2 %"
     with app.test_request_context("/?lang=en"):
         assert lang.format_output(0.542, "probability") == "54.2%"
+
+
+def test_the_data_export_holds_the_reason(client, citizens, cases_of, login_citizen, session):
+    (decision,) = cases_of(citizens["fatima"])
+    decision.decision_reason = {"da": "Du har fået et job."}
+    session.commit()
+    login_citizen(citizens["fatima"])
+    export = client.get("/mine-data.json").get_json()
+    (entry,) = export["decisions"]
+    assert entry["reason"] == {"da": "Du har fået et job."}
+    assert entry["case_reference"] == decision.case_reference
