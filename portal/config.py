@@ -106,6 +106,15 @@ class Settings:
     login_ratelimit: str = "30 per minute"
     # Per client address, on the citizen's request forms (review, wrong data) when posted.
     request_form_ratelimit: str = "20 per hour"
+    # Days within which the municipality answers a citizen's request for review or for
+    # correcting data; shown on the confirmation and the case page (GDPR art. 12(3): one
+    # month, so at most 30 here unless the deadline is extended in the answer).
+    request_response_days: int = 30
+    # Working days within which feedback on accessibility is answered (the accessibility
+    # statement; after 10 working days without an answer a citizen may turn to
+    # Digitaliseringsstyrelsen), and the phone number the statement gives besides the email.
+    accessibility_response_workdays: int = 10
+    contact_phone: str = ""
     # In-process worker: idle polling interval and the most jobs claimed at once. A claim's
     # explanations are computed in one vectorised call and stored in one transaction: on
     # SQLite 128 hold the write lock ~15-25 ms (ingest requests wait for it); 256 were
@@ -179,6 +188,10 @@ class Settings:
                 problems.append("PORTAL_BASE_URL must be https:// in production")
         if self.proxy_hops < 0:
             problems.append("PORTAL_PROXY_HOPS must be 0 or more")
+        if not 1 <= self.request_response_days <= 30:
+            problems.append("PORTAL_REQUEST_RESPONSE_DAYS must be between 1 and 30")
+        if not 1 <= self.accessibility_response_workdays <= 10:
+            problems.append("PORTAL_ACCESSIBILITY_RESPONSE_WORKDAYS must be between 1 and 10")
         problems.extend(_encryption_key_problems(self.encryption_key, self.production))
         problems.extend(_auth_problems(self))
         if problems:

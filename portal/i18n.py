@@ -59,7 +59,8 @@ def format_number(
 
 
 def format_date(value: dt.date | dt.datetime, language: str | None = None) -> str:
-    """``29. november 2026`` in Danish, ``29 November 2026`` in English."""
+    """The locale's long date: ``29. november 2026`` in Danish, ``November 29, 2026`` in
+    English. Every date on every page goes through here (dates with a time too)."""
     language = language or current_language()
     if isinstance(value, dt.datetime):
         value = value.astimezone(dt.UTC).astimezone(_tz()).date()
@@ -67,13 +68,12 @@ def format_date(value: dt.date | dt.datetime, language: str | None = None) -> st
 
 
 def format_datetime(value: dt.datetime, language: str | None = None) -> str:
+    """The long date of :func:`format_date` and the time in Copenhagen:
+    ``29. november 2026 kl. 14:05``, ``November 29, 2026 at 14:05``."""
     language = language or current_language()
-    return babel_format_datetime(
-        value,
-        format="d. MMMM y 'kl.' HH:mm" if language == "da" else "d MMMM y, HH:mm",
-        tzinfo=_tz(),
-        locale=language,
-    )
+    time = babel_format_datetime(value, format="HH:mm", tzinfo=_tz(), locale=language)
+    joiner = " kl. " if language == "da" else " at "
+    return format_date(value, language) + joiner + time
 
 
 def _tz() -> Any:

@@ -15,4 +15,5 @@ cp -r "$dist/fonts/IBMPlexSans" "$out/fonts/"
 cp "$dist/img/all-svg-icons.svg" "$out/img/"
 cp assets/portal.css "$out/css/"
 cp assets/*.js "$out/js/" 2>/dev/null || true
+cp assets/favicon.svg "$out/img/"
 echo "assets built in $out"

@@ -112,6 +112,13 @@ class DecisionFacts(BaseModel):
     human_decided: StrictBool
     followed_model: StrictBool
     decided_at: Timestamp
+    reason: LocalText | None = Field(
+        default=None,
+        description=(
+            "Why the decider did not follow the model, per language (Danish required), "
+            "in words a citizen understands. Shown on the citizen's page; stored encrypted."
+        ),
+    )
 
 
 class DecisionIn(BaseModel):

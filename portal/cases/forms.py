@@ -11,6 +11,10 @@ from wtforms.validators import DataRequired, Length, ValidationError
 
 from portal.cases.services import MAX_MESSAGE_LENGTH
 
+# Room for a long message; ``maxlength`` is the same limit the server checks (Length below
+# and services.create_request), so the browser never accepts text the server refuses.
+_TEXTAREA = {"rows": 12, "maxlength": MAX_MESSAGE_LENGTH}
+
 
 def _strip(value: str | None) -> str | None:
     return value.strip() if isinstance(value, str) else value
@@ -22,6 +26,7 @@ class ReviewForm(FlaskForm):
     message = TextAreaField(
         _l("Why do you want a person to look at the decision again?"),
         filters=[_strip],
+        render_kw=_TEXTAREA,
         validators=[
             DataRequired(message=_l("Write why you want a new assessment.")),
             Length(
@@ -43,6 +48,7 @@ class RectificationForm(FlaskForm):
     message = TextAreaField(
         _l("What is wrong, and what is right?"),
         filters=[_strip],
+        render_kw=_TEXTAREA,
         validators=[
             DataRequired(message=_l("Write what is wrong.")),
             Length(

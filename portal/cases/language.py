@@ -15,7 +15,7 @@ from typing import Any
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
-from portal.i18n import format_date, format_number, localized
+from portal.i18n import current_language, format_date, format_number, localized
 
 # Sizes of a contribution. On the probability scale the limits are probability points;
 # on any other scale they are shares of the total movement (sum of |contributions|).
@@ -77,6 +77,26 @@ _DIRECTION_WORDS: dict[tuple[str, int], Any] = {
 }
 
 
+# The chart's legend: one reading, said in one sentence (side and colour agree).
+_LEGENDS: dict[str, Any] = {
+    DECISION: _l(
+        "Bars to the right (orange) pulled towards the decision, and bars to the left (blue) "
+        "pulled against it."
+    ),
+    ESTIMATE: _l(
+        "Bars to the right (orange) pulled towards the model's advice, and bars to the left "
+        "(blue) pulled against it."
+    ),
+    NUMBER: _l(
+        "Bars to the right (orange) raised the result, and bars to the left (blue) lowered it."
+    ),
+}
+
+
+def chart_legend(target: str) -> str:
+    return str(_LEGENDS[target])
+
+
 def size_of(value: float, scale: str, total: float) -> str:
     """A size word key for a contribution (see ``PROBABILITY_LIMITS`` / ``SHARE_LIMITS``)."""
     magnitude = abs(value)
@@ -121,7 +141,18 @@ def direction_word(target: str, relative: int) -> str:
 
 
 def subject_with_value(label: str, value: str) -> str:
+    """ "Label (value)". A value with brackets of its own ("Grundskole (folkeskole)") has them
+    turned into a comma, so that brackets are never nested."""
+    value = _unbracket(value)
     return _("%(label)s (%(value)s)", label=label, value=value)
+
+
+def _unbracket(text: str) -> str:
+    """ "Grundskole (folkeskole)" -> "Grundskole, folkeskole"."""
+    if "(" not in text:
+        return text
+    flat = text.replace(" (", ", ").replace("(", "").replace(")", "")
+    return " ".join(flat.split())
 
 
 def capitalize_first(text: str) -> str:
@@ -149,23 +180,62 @@ def format_value(feature: Mapping[str, Any], value: Any, language: str | None = 
             return str(value)
     if isinstance(value, int | float):
         number = format_number(value, language=language)
-        unit = localized(feature.get("unit"), language)
+        unit = unit_for(feature, value, language)
         if unit:
             return _("%(number)s %(unit)s", number=number, unit=unit)
         return number
     return str(value)
 
 
-def format_output(value: float, scale: str) -> str:
-    """The model's output as shown: a percentage on the probability scale."""
-    if scale == "probability":
-        return _("%(percent)s %%", percent=format_number(value * 100, decimals=0))
-    return format_number(value, decimals=2)
+def unit_for(feature: Mapping[str, Any], value: float, language: str | None = None) -> str:
+    """The unit in the form that goes with ``value``: ``unit_one`` (manifest, per language:
+    "uge", "week") for exactly one, else ``unit`` ("uger", "weeks"). Without ``unit_one``
+    an English plural in -s loses its s for one ("1 programme"); other languages keep the
+    manifest's word."""
+    unit = localized(feature.get("unit"), language)
+    if value != 1 or not unit:
+        return unit
+    one = localized(feature.get("unit_one"), language)
+    if one:
+        return one
+    if (language or current_language()) == "en" and unit.endswith("s") and not unit.endswith("ss"):
+        return unit[:-1]
+    return unit
 
 
-def format_points(value: float, scale: str) -> str:
-    """A contribution with its sign: percentage points on the probability scale."""
+def format_output(value: float, scale: str, threshold: float | None = None) -> str:
+    """The model's output as shown: a percentage with one decimal on the probability scale.
+
+    With a ``threshold``, more decimals are used when one is not enough to show on which
+    side of the threshold the value is (49,96 % against a limit of 50 %, never "50,0 %").
+    """
+    if scale != "probability":
+        return format_number(value, decimals=_decimals(value, threshold, 2))
+    percent = value * 100
+    limit = None if threshold is None else threshold * 100
+    return _(
+        "%(percent)s %%", percent=format_number(percent, decimals=_decimals(percent, limit, 1))
+    )
+
+
+def _decimals(value: float, threshold: float | None, least: int, most: int = 6) -> int:
+    """The fewest decimals (at least ``least``) at which ``value`` rounded is on the same
+    side of ``threshold`` rounded as the value itself."""
+    if threshold is None:
+        return least
+    above = value >= threshold
+    for decimals in range(least, most + 1):
+        if (round(value, decimals) >= round(threshold, decimals)) == above:
+            return decimals
+    return most
+
+
+def format_points(value: float, scale: str, *, signed: bool = True) -> str:
+    """A contribution, percentage points on the probability scale; with its sign unless
+    ``signed`` is false (the chart and its table say the direction in words)."""
     sign = "+" if value > 0 else ("−" if value < 0 else "")
+    if not signed:
+        sign = ""
     if scale == "probability":
         number = format_number(abs(value) * 100, decimals=1)
         return _("%(sign)s%(number)s percentage points", sign=sign, number=number)
@@ -198,14 +268,18 @@ ROLE_LABELS = {
     "auditor": _l("Auditor"),
     "admin": _l("Administrator"),
     "worker": _l("The portal itself (automatic)"),
+    # A decision-support system posting decisions is recorded with the role "sender".
+    "sender": _l("The system that sent the decision"),
     "system": _l("The system that sent the decision"),
     "public": _l("Someone without login"),
 }
 
+# What happened ("Hvad") ...
 ACTION_LABELS = {
     "decision.received": _l("The decision was received"),
     "explanation.computed": _l("The explanation was made"),
     "explanation.failed": _l("The explanation could not be made"),
+    "counterfactual.computed": _l("We worked out what could have changed the result"),
     "auth.login": _l("Logged in"),
     "auth.logout": _l("Logged out"),
     "decision.viewed": _l("Looked at the case"),
@@ -216,20 +290,25 @@ ACTION_LABELS = {
     "oversight.recorded": _l("Recorded an assessment of the model's advice"),
 }
 
+# ... and why it was allowed ("Hvorfor"): never the same words as the action.
 PURPOSE_LABELS = {
-    "own-case": _l("Your own case"),
-    "casework": _l("Casework"),
-    "audit": _l("Supervision"),
-    "oversight": _l("Supervision"),
-    "explanation": _l("Making the explanation"),
-    "ingest": _l("Receiving the decision"),
-    "authentication": _l("Login"),
-    "retention": _l("Deleting old data"),
+    "own-case": _l("You have a right to see your own case"),
+    "casework": _l("To handle your case"),
+    "audit": _l("To check that the model works as it should"),
+    "oversight": _l("To check that the model works as it should"),
+    "explanation": _l("So that you can see why the decision went the way it did"),
+    "ingest": _l("So that the decision can be explained to you"),
+    "authentication": _l("To make sure that it is you"),
+    "retention": _l("To delete data we may no longer keep"),
 }
 
 
 def label_for(table: Mapping[str, Any], key: str | None) -> str:
+    """The label of ``key``; a key without one says what it is ("Other: ..."), never just
+    "Other"."""
     if key is None:
         return ""
     text = table.get(key)
-    return str(text) if text is not None else _("Other")
+    if text is not None:
+        return str(text)
+    return _("Other: %(code)s", code=key.replace("-", " ").replace(".", " ").replace("_", " "))

@@ -8,6 +8,7 @@ the PDF, which uses the same partial templates). Texts follow the current locale
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -16,7 +17,7 @@ from markupsafe import Markup
 
 from portal.cases import language as lang
 from portal.cases import services
-from portal.cases.chart import Bar, render_chart
+from portal.cases.chart import WIDE, Bar, render_chart
 from portal.cases.services import CaseDetail
 from portal.decisions.explanations import StoredExplanation
 from portal.i18n import localized
@@ -56,10 +57,21 @@ class CounterfactualText:
 
 
 @dataclass(frozen=True)
+class SensitiveUse:
+    """A data point about who the person is (``sensitive``) or of a special category (GDPR
+    art. 9, ``special_category``) that the model uses, and the rule that allows it."""
+
+    label: str
+    legal_basis: str
+    special_category: bool
+
+
+@dataclass(frozen=True)
 class CasePage:
     """Everything the explanation partial renders."""
 
     title: str
+    case_reference: str
     outcome: str
     decided_by: str
     decided_at: dt.datetime
@@ -74,6 +86,11 @@ class CasePage:
     state: str
     retired: bool
     data_points: list[DataPointRow]
+    # What the model recommended, in words (manifest ``output.recommendation``), and the
+    # caseworker's reason when they did not follow it (``decision.reason``).
+    recommendation: str = ""
+    decision_reason: str = ""
+    sensitive_uses: list[SensitiveUse] = field(default_factory=list)
     output: str = ""
     base: str = ""
     threshold: str = ""
@@ -83,6 +100,7 @@ class CasePage:
     considerations: list[ConsiderationBlock] = field(default_factory=list)
     ranked: list[DataPointRow] = field(default_factory=list)
     chart: Markup | None = None
+    chart_print: Markup | None = None
     counterfactual: CounterfactualText | None = None
     sensitive_notes: list[str] = field(default_factory=list)
 
@@ -96,6 +114,53 @@ def _fetched_at(sources: dict[str, Any], key: str) -> dt.datetime | None:
     except ValueError:
         return None
     return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
+
+
+def _recommendation(detail: CaseDetail) -> str:
+    """The manifest's recommendation text for the side of the threshold the model's output
+    is on ("" when the manifest has none, or no threshold)."""
+    output_spec = detail.manifest.get("output") or {}
+    texts = output_spec.get("recommendation") or {}
+    threshold = output_spec.get("threshold")
+    if not isinstance(texts, dict) or threshold is None:
+        return ""
+    exp = detail.explanation
+    if exp is not None and exp.outcome is not None:
+        above = bool(exp.outcome)
+    else:
+        decision = detail.decision
+        output = decision.recomputed_output
+        if output is None:
+            output = decision.reported_output
+        above = float(output) >= float(threshold)
+    return localized(texts.get("above" if above else "below"))
+
+
+def sensitive_uses(manifest: dict[str, Any]) -> list[SensitiveUse]:
+    """The manifest's sensitive and special-category features with their legal basis: for
+    special-category data (GDPR art. 9) the manifest's ``special_category_legal_basis``;
+    else, or without it, the feature's own ``legal_basis``, else its consideration's."""
+    considerations = {c.get("key"): c for c in manifest.get("considerations", [])}
+    special_basis = localized(manifest.get("special_category_legal_basis"))
+    uses = []
+    for spec in manifest.get("features", []):
+        special = spec.get("special_category") is True
+        if not (special or spec.get("sensitive") is True):
+            continue
+        basis = (special_basis if special else "") or localized(spec.get("legal_basis"))
+        if not basis:
+            consideration = considerations.get(spec.get("consideration"), {})
+            basis = localized(consideration.get("legal_basis"))
+        if not basis:
+            basis = _("the rules under “About the model” below.")
+        uses.append(
+            SensitiveUse(
+                label=localized(spec.get("label")) or str(spec.get("key")),
+                legal_basis=basis,
+                special_category=special,
+            )
+        )
+    return uses
 
 
 def present_case(detail: CaseDetail) -> CasePage:
@@ -121,6 +186,7 @@ def present_case(detail: CaseDetail) -> CasePage:
 
     page = CasePage(
         title=localized(decision.case_title),
+        case_reference=decision.case_reference,
         outcome=localized(decision.outcome),
         decided_by=decision.decided_by,
         decided_at=decision.decided_at,
@@ -135,6 +201,9 @@ def present_case(detail: CaseDetail) -> CasePage:
         state=detail.state,
         retired=detail.retired,
         data_points=[row(key) for key in features],
+        recommendation=_recommendation(detail),
+        decision_reason=localized(getattr(decision, "decision_reason", None)),
+        sensitive_uses=sensitive_uses(manifest),
     )
     if detail.explanation is None:
         return page
@@ -169,7 +238,7 @@ def _with_explanation(
                 source=base_row.source,
                 fetched_at=base_row.fetched_at,
                 consideration=base_row.consideration,
-                points=lang.format_points(c.value, scale),
+                points=lang.format_points(c.value, scale, signed=False),
                 direction=lang.direction_word(target, relative),
                 size=str(lang.SIZE_WORDS[size]),
                 sentence=lang.capitalize_first(lang.sentence(subject, target, relative, size)),
@@ -206,13 +275,13 @@ def _with_explanation(
         Bar(
             label=r.label,
             value=c.value,
-            value_text=r.points,
-            toward=lang.relative_direction(c.direction, target, exp.outcome) >= 0,
+            value_text=lang.format_points(c.value, scale, signed=False),
+            toward=lang.relative_direction(c.direction, target, exp.outcome) > 0,
         )
         for r, c in zip(ranked, exp.contributions, strict=True)
     ]
-    output = lang.format_output(exp.output, scale)
-    base = lang.format_output(exp.base_value, scale)
+    output = lang.format_output(exp.output, scale, exp.threshold)
+    base = lang.format_output(exp.base_value, scale, exp.threshold)
     threshold = "" if exp.threshold is None else lang.format_output(exp.threshold, scale)
     if exp.threshold is None:
         advice = ""
@@ -221,9 +290,9 @@ def _with_explanation(
     else:
         advice = _("The result was below the limit of %(limit)s.", limit=threshold)
     summary = _(
-        "The model starts from %(base)s, the average. Each piece of data moves the result up "
-        "or down. In your case the result was %(output)s. The table below the chart shows "
-        "the same numbers.",
+        "The model starts from %(base)s, the average. Each piece of data pulls the result "
+        "one way or the other. In your case the result was %(output)s. The table below the "
+        "chart shows the same numbers.",
         base=base,
         output=output,
     )
@@ -244,15 +313,13 @@ def _with_explanation(
             "threshold": threshold,
             "advice_sentence": advice,
             "summary": summary,
-            "chart_legend": _(
-                "Bars to the right raised the model's result. Bars to the left lowered it. "
-                "Orange means: %(toward)s. Blue means: %(against)s.",
-                toward=lang.direction_word(target, 1).lower(),
-                against=lang.direction_word(target, -1).lower(),
-            ),
+            "chart_legend": lang.chart_legend(target),
             "considerations": blocks,
             "ranked": ranked,
             "chart": render_chart(bars, chart_id="chart", described_by="chart-summary"),
+            "chart_print": render_chart(
+                bars, chart_id="chart", described_by="chart-summary", layouts=(WIDE,)
+            ),
             "counterfactual": _counterfactual(exp, features, scale),
             "sensitive_notes": sensitive_notes,
         }
@@ -299,19 +366,23 @@ def _counterfactual(
                 old=lang.format_value(spec, change.old),
             )
         )
+    limit = cf.threshold if cf.threshold is not None else exp.threshold
     if cf.new_output is not None:
         sentences.append(
             _(
                 "Then the result would have been %(new)s instead of %(old)s.",
-                new=lang.format_output(cf.new_output, scale),
-                old=lang.format_output(cf.original_output, scale),
+                new=lang.format_output(cf.new_output, scale, limit),
+                old=lang.format_output(cf.original_output, scale, limit),
             )
         )
     return CounterfactualText(found=True, sentences=sentences)
 
 
-def request_rows(requests: Any, detail: services.CaseDetail | None = None) -> list[dict[str, Any]]:
-    """The citizen's requests as table rows (labels translated, data point named)."""
+def request_rows(
+    requests: Any, detail: services.CaseDetail | None = None, *, response_days: int = 30
+) -> list[dict[str, Any]]:
+    """The citizen's requests as table rows (labels translated, data point named, and the
+    date by which the municipality answers at the latest)."""
     labels: dict[str, str] = {}
     if detail is not None:
         labels = {f["key"]: localized(f.get("label")) for f in detail.manifest["features"]}
@@ -322,8 +393,13 @@ def request_rows(requests: Any, detail: services.CaseDetail | None = None) -> li
             labels = {f["key"]: localized(f.get("label")) for f in features}
         rows.append(
             {
+                "id": r.public_id,
+                "kind": r.kind,
                 "created_at": r.created_at,
+                "answer_by": services.answer_by(r, response_days),
+                "open": r.status in ("received", "in-progress"),
                 "kind_label": lang.label_for(lang.REQUEST_KIND_LABELS, r.kind),
+                "status": r.status,
                 "status_label": lang.label_for(lang.REQUEST_STATUS_LABELS, r.status),
                 "data_point": labels.get(r.feature_key or "", ""),
                 "message": r.message,
@@ -333,11 +409,17 @@ def request_rows(requests: Any, detail: services.CaseDetail | None = None) -> li
     return rows
 
 
-def access_rows(events: Any) -> list[dict[str, Any]]:
-    """Audit events as rows of "who has seen my data": role and unit, never a name."""
+def access_rows(
+    events: Any, cases: Mapping[str, tuple[dict[str, Any], str]] | None = None
+) -> list[dict[str, Any]]:
+    """Audit events as rows of "who has seen my data": role and unit (or the sending
+    system's name), never a person's name; the case by its title and case number
+    (``cases``: public id -> (title texts, case reference))."""
+    cases = cases or {}
     rows = []
     for event in events:
         entry = services.access_entry(event)
+        title, reference = cases.get(entry["case"] or "", ({}, ""))
         rows.append(
             {
                 "occurred_at": event.occurred_at,
@@ -346,6 +428,8 @@ def access_rows(events: Any) -> list[dict[str, Any]]:
                 "what": lang.label_for(lang.ACTION_LABELS, entry["action"]),
                 "why": lang.label_for(lang.PURPOSE_LABELS, entry["purpose"]),
                 "case": entry["case"] or "",
+                "case_title": localized(title),
+                "case_reference": reference,
             }
         )
     return rows

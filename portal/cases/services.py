@@ -37,6 +37,7 @@ class CaseSummary:
 
     public_id: str
     title: dict[str, Any]
+    case_reference: str
     decided_at: dt.datetime
     decided_by: str
     status: str
@@ -82,6 +83,7 @@ def list_cases(session: Session, principal: Principal) -> list[CaseSummary]:
         select(
             Decision.public_id,
             Decision.case_title,
+            Decision.case_reference,
             Decision.decided_at,
             Decision.decided_by,
             Decision.status,
@@ -181,6 +183,28 @@ def create_request(
     return request
 
 
+def own_request(
+    session: Session, principal: Principal, public_id: str, request_id: str
+) -> CitizenRequest:
+    """The principal's request ``request_id`` about their decision ``public_id``; NotFound
+    when either is missing or not theirs."""
+    decision = own_decision(session, principal, public_id)
+    request = session.scalar(
+        select(CitizenRequest).where(
+            CitizenRequest.public_id == request_id, CitizenRequest.decision_id == decision.id
+        )
+    )
+    if request is None:
+        raise NotFound()
+    return request
+
+
+def answer_by(request: CitizenRequest, response_days: int) -> dt.datetime:
+    """When the municipality answers a request at the latest (``response_days`` after it
+    was sent)."""
+    return request.created_at + dt.timedelta(days=response_days)
+
+
 def feature_choices(decision: Decision) -> list[tuple[str, dict[str, Any]]]:
     """(key, label texts) of the data points a decision was based on, in manifest order."""
     return [(f["key"], f.get("label", {})) for f in decision.model_version.manifest["features"]]
@@ -202,6 +226,17 @@ def access_log(
             .limit(limit)
         )
     )
+
+
+def case_names(session: Session, principal: Principal) -> dict[str, tuple[dict[str, Any], str]]:
+    """The citizen's cases as public id -> (title texts, case reference), to name them."""
+    subject_key = _require_citizen(principal)
+    rows = session.execute(
+        select(Decision.public_id, Decision.case_title, Decision.case_reference).where(
+            Decision.subject_key == subject_key
+        )
+    ).all()
+    return {public_id: (title, reference) for public_id, title, reference in rows}
 
 
 def access_entry(event: AuditEvent) -> dict[str, Any]:
@@ -271,6 +306,7 @@ def _decision_entry(case: CaseDetail) -> dict[str, Any]:
         "decided_by": decision.decided_by,
         "human_decided": decision.human_decided,
         "followed_model": decision.followed_model,
+        "reason": decision.decision_reason,
         "outcome": decision.outcome,
         "model_output": decision.reported_output,
         "features": decision.features,

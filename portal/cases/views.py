@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from flask import Blueprint, Response, current_app, flash, redirect, render_template, url_for
+from flask import Blueprint, Response, current_app, redirect, render_template, url_for
 from flask_babel import gettext as _
 
 from portal.auth.principal import Principal, citizen_required, current_principal
@@ -53,7 +53,7 @@ def case(public_id: str) -> str:
         page=present_case(detail),
         public_id=public_id,
         pdf=False,
-        requests=presentation.request_rows(detail.requests, detail),
+        requests=presentation.request_rows(detail.requests, detail, response_days=_response_days()),
     )
 
 
@@ -95,14 +95,14 @@ def _request_page(
         )
     if form.validate_on_submit():
         feature = form.data_point.data if isinstance(form, RectificationForm) else None
-        services.create_request(
+        created = services.create_request(
             session, principal, public_id, kind=kind, message=form.message.data, feature_key=feature
         )
-        flash(
-            _("Thank you. We have received your request. You can follow it on this page."),
-            "success",
+        # The confirmation is a page of its own, so the citizen lands at its top.
+        return redirect(
+            url_for("cases.request_sent", public_id=public_id, request_id=created.public_id),
+            303,
         )
-        return redirect(url_for("cases.case", public_id=public_id, _anchor="anmodninger"), 303)
     status = 400 if form.errors else 200
     return render_template(
         "cases/request_form.html",
@@ -147,6 +147,27 @@ def rectification(public_id: str) -> Any:
     )
 
 
+@bp.get("/mine-sager/<public_id>/anmodninger/<request_id>")
+@citizen_required
+def request_sent(public_id: str, request_id: str) -> str:
+    """The confirmation of a request: what was sent, what happens next and by when."""
+    session, principal = request_session(), _principal()
+    sent = services.own_request(session, principal, public_id, request_id)
+    decision = sent.decision
+    (row,) = presentation.request_rows([sent], response_days=_response_days())
+    return render_template(
+        "cases/request_sent.html",
+        sent=row,
+        public_id=public_id,
+        title=localized(decision.case_title),
+        case_reference=decision.case_reference,
+    )
+
+
+def _response_days() -> int:
+    return int(current_app.config["SETTINGS"].request_response_days)
+
+
 @bp.get("/mine-data")
 @citizen_required
 def my_data() -> str:
@@ -175,8 +196,14 @@ def my_data_pdf() -> Response:
     html = render_template(
         "cases/my_data_pdf.html",
         pages=[present_case(case) for case in export.cases],
-        requests=presentation.request_rows(export.requests),
-        entries=presentation.access_rows(export.log),
+        requests=presentation.request_rows(export.requests, response_days=_response_days()),
+        entries=presentation.access_rows(
+            export.log,
+            {
+                c.decision.public_id: (c.decision.case_title, c.decision.case_reference)
+                for c in export.cases
+            },
+        ),
         now=export.exported_at,
         pdf=True,
     )
@@ -186,5 +213,7 @@ def my_data_pdf() -> Response:
 @bp.get("/mine-data/log")
 @citizen_required
 def access_log() -> str:
-    events = services.access_log(request_session(), _principal())
-    return render_template("cases/access_log.html", entries=presentation.access_rows(events))
+    session, principal = request_session(), _principal()
+    events = services.access_log(session, principal)
+    names = services.case_names(session, principal)
+    return render_template("cases/access_log.html", entries=presentation.access_rows(events, names))

@@ -57,6 +57,8 @@ class Decision(Base):
     decided_by: Mapped[str] = mapped_column(String(200), index=True)
     human_decided: Mapped[bool] = mapped_column(Boolean)
     followed_model: Mapped[bool] = mapped_column(Boolean)
+    # The decider's reason when they did not follow the model (text per language), if sent.
+    decision_reason: Mapped[dict[str, Any] | None] = mapped_column(EncryptedJSON)
     decided_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     received_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     # pending -> ready | failed

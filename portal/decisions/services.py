@@ -408,6 +408,7 @@ def _new_decision(
             "decided_by": facts.decided_by,
             "human_decided": facts.human_decided,
             "followed_model": facts.followed_model,
+            "decision_reason": facts.reason,
             "decided_at": facts.decided_at.astimezone(dt.UTC),
             "received_at": now,
             "status": "pending",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 from flask import Blueprint, Response, abort, jsonify, redirect, render_template, request
 from sqlalchemy import text
 
@@ -18,10 +20,19 @@ def index() -> str:
     return render_template("main/index.html")
 
 
+# When the accessibility statement was prepared and last reviewed (update it with the page).
+STATEMENT_PREPARED = dt.date(2026, 12, 3)
+ENFORCEMENT_URL = (
+    "https://digst.dk/digital-inklusion/webtilgaengelighed/oplever-du-ikke-tilgaengeligt-indhold/"
+)
+
+
 @bp.get("/tilgaengelighed")
 def accessibility() -> str:
     mark_public()
-    return render_template("main/accessibility.html")
+    return render_template(
+        "main/accessibility.html", prepared=STATEMENT_PREPARED, enforcement_url=ENFORCEMENT_URL
+    )
 
 
 @bp.get("/privatliv")

@@ -526,3 +526,63 @@ def test_delivery_row_keeps_hash_and_first_answer(signed_client, model, session)
     assert delivery.status_code == 202
     assert delivery.response == response.get_json()
     assert len(delivery.body_sha256) == 64
+
+
+# --- decision.reason (optional: why the decider did not follow the model) ----------------------
+
+
+def _with_reason(reason: Any) -> dict[str, Any]:
+    body = decision_body()
+    body["decision"] = {**body["decision"], "followed_model": False, "reason": reason}
+    return body
+
+
+def test_reason_is_stored_encrypted_on_the_decision(signed_client, model, session) -> None:
+    reason = {"da": "Du har fået et job, der starter om en måned.", "en": "You start a job."}
+    response = signed_client.post(URL, _with_reason(reason), webhook_id="msg_reason")
+    assert response.status_code == 202, response.get_json()
+    decision = session.scalar(select(Decision))
+    assert decision.decision_reason == reason
+    raw = session.connection().exec_driver_sql("SELECT decision_reason FROM decision").scalar()
+    assert isinstance(raw, bytes | memoryview)
+    assert b"job" not in bytes(raw)  # ciphertext, not the text
+
+
+def test_reason_is_optional(signed_client, model, session) -> None:
+    assert signed_client.post(URL, decision_body(), webhook_id="msg_no_reason").status_code == 202
+    assert session.scalar(select(Decision)).decision_reason is None
+
+
+@pytest.mark.parametrize(
+    ("reason", "expected"),
+    [
+        ({"en": "No Danish"}, ("decision.reason", "missing-danish-text")),
+        ("Bare tekst", ("decision.reason", "not-an-object")),
+        ({"da": "x" * 2001}, ("decision.reason.da", "too-long")),
+    ],
+)
+def test_invalid_reason_is_422_and_nothing_is_stored(
+    signed_client, model, counts, reason, expected
+) -> None:
+    response = signed_client.post(URL, _with_reason(reason))
+    assert response.status_code == 422, response.get_json()
+    assert error_code(response) == "validation-failed"
+    assert expected in detail_codes(response)
+    assert counts() == NOTHING
+
+
+def test_unknown_field_beside_reason_is_still_refused(signed_client, model, counts) -> None:
+    body = _with_reason({"da": "Begrundelse"})
+    body["decision"]["reason_code"] = "x"
+    response = signed_client.post(URL, body)
+    assert response.status_code == 422
+    assert ("decision.reason_code", "unknown-field") in detail_codes(response)
+    assert counts() == NOTHING
+
+
+def test_openapi_document_describes_the_reason(client) -> None:
+    document = client.get("/api/v1/openapi.json").get_json()
+    facts = document["components"]["schemas"]["DecisionFacts"]
+    assert "reason" in facts["properties"]
+    assert "reason" not in facts.get("required", [])
+    assert facts.get("additionalProperties") is False

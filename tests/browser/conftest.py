@@ -67,16 +67,18 @@ def chromium() -> Iterator[Any]:
 
 @pytest.fixture
 def new_page(chromium: Any) -> Iterator[Any]:
-    """``new_page(javascript=True, bypass_csp=False)``: a page in a fresh context (no
-    cookies, Danish browser). ``bypass_csp`` only lets a test inject axe-core."""
+    """``new_page(javascript=True, bypass_csp=False, width=None)``: a page in a fresh
+    context (no cookies, Danish browser), ``width`` px wide (900 high) if given.
+    ``bypass_csp`` only lets a test inject axe-core."""
     contexts = []
 
-    def make(javascript: bool = True, bypass_csp: bool = False) -> Any:
+    def make(javascript: bool = True, bypass_csp: bool = False, width: int | None = None) -> Any:
         context = chromium.new_context(
             java_script_enabled=javascript,
             accept_downloads=True,
             locale="da-DK",
             bypass_csp=bypass_csp,
+            **({"viewport": {"width": width, "height": 900}} if width else {}),
         )
         contexts.append(context)
         return context.new_page()

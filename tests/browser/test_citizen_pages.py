@@ -6,24 +6,12 @@ from __future__ import annotations
 import re
 
 import pytest
-from conftest import AXE, demo_login
+from conftest import demo_login
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 ANNE = "Demo-borger Anne Jensen"
 ANNE_CPR = "0105852468"
-
-
-def citizen_urls(seeded_db) -> list[str]:
-    ids = seeded_db.cases[ANNE_CPR]
-    urls = ["/mine-sager", "/mine-data", "/mine-data/log"]
-    for public_id in ids:
-        urls += [
-            f"/mine-sager/{public_id}",
-            f"/mine-sager/{public_id}/genvurdering",
-            f"/mine-sager/{public_id}/forkerte-oplysninger",
-        ]
-    return urls
 
 
 def test_citizen_opens_a_case_switches_language_and_downloads_the_pdf(
@@ -58,26 +46,12 @@ def test_citizen_opens_a_case_switches_language_and_downloads_the_pdf(
         assert fh.read(5) == b"%PDF-"
 
 
-def test_axe_finds_no_wcag_a_or_aa_violations(live_server, seeded_db, new_page):
-    page = new_page(bypass_csp=True)
-    demo_login(page, live_server, ANNE)
-    report = {}
-    for url in citizen_urls(seeded_db):
-        page.goto(live_server + url)
-        page.add_script_tag(path=str(AXE))
-        result = page.evaluate(
-            """async () => await axe.run(document, {runOnly: {type: "tag",
-                 values: ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]}})"""
-        )
-        report[url] = [
-            (v["id"], [n["target"] for n in v["nodes"]][:3]) for v in result["violations"]
-        ]
-        assert result["passes"], url  # axe ran and checked something
-    assert {url: v for url, v in report.items() if v} == {}
+# axe-core at 390 and 1280 px: test_case_pages_issue13.py
 
 
 FOCUSABLE = (
-    "a[href], button, input:not([type=hidden]), select, textarea, [tabindex]:not([tabindex='-1'])"
+    "a[href], button, input:not([type=hidden]), select, textarea, summary,"
+    " [tabindex]:not([tabindex='-1'])"
 )
 
 
@@ -89,7 +63,9 @@ def test_keyboard_reaches_every_control(live_server, seeded_db, new_page, kind):
     suffix = {"case": "", "review": "/genvurdering", "rectification": "/forkerte-oplysninger"}
     page.goto(f"{live_server}/mine-sager/{public_id}{suffix[kind]}")
     page.evaluate(
-        f"""() => document.querySelectorAll("{FOCUSABLE}")
+        # every control that is shown (the phone menu's are hidden at this width)
+        f"""() => [...document.querySelectorAll("{FOCUSABLE}")]
+              .filter(el => el.checkVisibility())
               .forEach((el, i) => el.setAttribute("data-kb", String(i)))"""
     )
     expected = set(page.eval_on_selector_all("[data-kb]", "els => els.map(e => e.dataset.kb)"))
@@ -109,7 +85,7 @@ def test_works_without_javascript(live_server, seeded_db, new_page):
     demo_login(page, live_server, ANNE)
     public_id = seeded_db.cases[ANNE_CPR][0]
     page.goto(f"{live_server}/mine-sager/{public_id}")
-    svg = page.locator("svg.explanation-chart")
+    svg = page.locator("svg.explanation-chart--wide")
     box = svg.bounding_box()
     assert box is not None
     assert box["width"] > 200
@@ -120,6 +96,7 @@ def test_works_without_javascript(live_server, seeded_db, new_page):
         "Jeg har fået nyt arbejde."
     )
     page.get_by_role("button", name="Send").click()
-    page.wait_for_url(re.compile(rf".*/mine-sager/{public_id}(#anmodninger)?$"))
-    assert page.get_by_text("Tak. Vi har fået din anmodning.").is_visible()
-    assert page.get_by_role("cell", name="Ny vurdering ved en person").first.is_visible()
+    page.wait_for_url(re.compile(rf".*/mine-sager/{public_id}/anmodninger/[A-Za-z0-9_-]+$"))
+    assert page.get_by_role("heading", name="Vi har fået din anmodning").is_visible()
+    page.get_by_role("link", name="Tilbage til sagen").click()
+    assert page.get_by_role("link", name="Ny vurdering ved en person").first.is_visible()

@@ -138,8 +138,13 @@ def test_access_log_shows_role_and_unit_never_staff_identity(
         html,
     )
     whos = [(r[1], r[2], r[3], r[4]) for r in rows]
-    assert ("Sagsbehandler", "Jobcenter København, Team Vest", "Så sagen", "Sagsbehandling") in whos
-    assert ("Dig", "", "Så sagen", "Din egen sag") in whos
+    assert (
+        "Sagsbehandler",
+        "Jobcenter København, Team Vest",
+        "Så sagen",
+        "For at behandle din sag",
+    ) in whos
+    assert ("Dig", "", "Så sagen", "Du har ret til at se din egen sag") in whos
     assert "staff:4711" not in html
     assert "4711" not in html
     assert "Team Nord" not in html

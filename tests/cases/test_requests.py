@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 
 import pytest
@@ -44,16 +45,21 @@ def test_review_request_is_stored_and_listed(client, session, anne_case):
         url, data={"csrf_token": csrf_token(client, url), "message": "  Jeg har fået nyt job.  "}
     )
     assert answer.status_code == 303
-    assert answer.headers["Location"].endswith(f"/mine-sager/{anne_case.public_id}#anmodninger")
     stored = session.scalars(select(CitizenRequest)).all()
     assert len(stored) == 1
     req = stored[0]
+    # the confirmation is a page of its own, so the citizen lands at its top
+    assert answer.headers["Location"].endswith(
+        f"/mine-sager/{anne_case.public_id}/anmodninger/{req.public_id}"
+    )
     assert (req.kind, req.status, req.feature_key) == ("human-review", "received", None)
     assert req.message == "Jeg har fået nyt job."
     assert req.subject_key == anne_case.subject_key
     assert req.decision_id == anne_case.id
+    confirmation = client.get(answer.headers["Location"]).get_data(as_text=True)
+    assert "Vi har fået din anmodning" in confirmation
+    assert "Jeg har fået nyt job." in confirmation
     page = client.get(f"/mine-sager/{anne_case.public_id}").get_data(as_text=True)
-    assert "Tak. Vi har fået din anmodning." in page
     requests_part = page.split('id="requests-heading"', 1)[1]
     assert "Ny vurdering ved en person" in requests_part
     assert "Modtaget" in requests_part
@@ -159,3 +165,68 @@ def test_a_form_without_its_csrf_token_is_refused(client, session, anne_case):
     )
     assert answer.status_code == 400
     assert count_requests(session) == 0
+
+
+@pytest.mark.parametrize("path", ["genvurdering", "forkerte-oplysninger"])
+def test_the_text_box_and_the_server_agree_on_the_limit(client, anne_case, path):
+    from portal.cases.services import MAX_MESSAGE_LENGTH
+
+    html = client.get(f"/mine-sager/{anne_case.public_id}/{path}").get_data(as_text=True)
+    textarea = re.search(r"<textarea[^>]*>", html).group(0)
+    assert f'maxlength="{MAX_MESSAGE_LENGTH}"' in textarea
+    assert MAX_MESSAGE_LENGTH == 2000
+    rows = int(re.search(r'rows="(\d+)"', textarea).group(1))
+    assert rows >= 10  # room to see a long message
+    assert f"Skriv højst {MAX_MESSAGE_LENGTH} tegn." in html
+
+
+def test_the_confirmation_says_what_was_sent_and_by_when_we_answer(
+    client, session, app, anne_case, no_csrf
+):
+    answer = client.post(
+        f"/mine-sager/{anne_case.public_id}/forkerte-oplysninger",
+        data={"data_point": "sygedage_12m", "message": "Jeg var kun syg i to dage."},
+    )
+    assert answer.status_code == 303
+    req = session.scalars(select(CitizenRequest)).one()
+    html = client.get(answer.headers["Location"]).get_data(as_text=True)
+    assert "<h1" in html.split('id="main-content"', 1)[1][:2000]  # the heading comes first
+    days = app.config["SETTINGS"].request_response_days
+    from portal.i18n import format_date
+
+    with app.test_request_context("/?lang=da"):
+        deadline = format_date(req.created_at + dt.timedelta(days=days))
+    assert f"Tak. Vi svarer dig senest {deadline}." in html
+    assert "Sygedage de seneste 12 måneder" in html
+    assert "Jeg var kun syg i to dage." in html
+    assert anne_case.case_reference in html
+    page = client.get(f"/mine-sager/{anne_case.public_id}").get_data(as_text=True)
+    requests_part = page.split('id="requests-heading"', 1)[1]
+    assert deadline in requests_part
+    assert "Modtaget" in requests_part
+
+
+def test_another_citizens_confirmation_is_not_found(
+    client, session, citizens, cases_of, login_citizen, no_csrf
+):
+    (jonas_case,) = cases_of(citizens["jonas"])
+    login_citizen(citizens["jonas"])
+    answer = client.post(
+        f"/mine-sager/{jonas_case.public_id}/genvurdering", data={"message": "Se igen."}
+    )
+    location = answer.headers["Location"]
+    cases_of(citizens["anne"])
+    login_citizen(citizens["anne"])
+    assert client.get(location).status_code == 404
+    assert (
+        client.get(f"/mine-sager/{jonas_case.public_id}/anmodninger/findes-ikke").status_code == 404
+    )
+
+
+@pytest.mark.parametrize("days", [0, 31])
+def test_response_days_outside_one_to_thirty_are_refused(days):
+    from portal.config import ConfigError, Settings
+
+    settings = Settings.load(environ={}, overrides={"request_response_days": days})
+    with pytest.raises(ConfigError, match="PORTAL_REQUEST_RESPONSE_DAYS"):
+        settings.validate()
