@@ -385,8 +385,10 @@ def structural_problems(manifest: Mapping[str, Any]) -> list[Problem]:
                     },
                 )
             )
-        if item.get("legal_basis") is not None:
-            _check_text(item, "legal_basis", path, out)
+        # Optional texts: a feature's legal basis, and its unit for many and for exactly one.
+        for optional in ("legal_basis", "unit", "unit_one"):
+            if item.get(optional) is not None:
+                _check_text(item, optional, path, out)
         for bound in ("min", "max"):
             if item.get(bound) is not None and not _is_number(item[bound]):
                 out.append(

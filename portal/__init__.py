@@ -40,10 +40,10 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
         JSON_SORT_KEYS=False,
     )
     logging.basicConfig(level=logging.INFO)
-    if settings.proxy_hops:
+    if settings.trusted_proxies:
         from werkzeug.middleware.proxy_fix import ProxyFix
 
-        hops = settings.proxy_hops
+        hops = settings.trusted_proxies
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
 
     install_key_ring(KeyRing.from_config(settings.encryption_key))

@@ -74,7 +74,7 @@ class Settings:
     # Reverse proxies in front of gunicorn (the TLS proxy) whose X-Forwarded-For, -Proto and
     # -Host headers are believed; 0 believes none. Behind one proxy without it, every client
     # has the proxy's address, and so shares one rate limit.
-    proxy_hops: int = 0
+    trusted_proxies: int = 0
     worker: WorkerMode = "inprocess"
     celery_broker_url: str = "redis://127.0.0.1:6379/0"
     session_backend: SessionBackend = "database"
@@ -186,8 +186,8 @@ class Settings:
                 problems.append("PORTAL_DATABASE_URL is missing")
             if not self.base_url.startswith("https://"):
                 problems.append("PORTAL_BASE_URL must be https:// in production")
-        if self.proxy_hops < 0:
-            problems.append("PORTAL_PROXY_HOPS must be 0 or more")
+        if self.trusted_proxies < 0:
+            problems.append("PORTAL_TRUSTED_PROXIES must be 0 or more")
         if not 1 <= self.request_response_days <= 30:
             problems.append("PORTAL_REQUEST_RESPONSE_DAYS must be between 1 and 30")
         if not 1 <= self.accessibility_response_workdays <= 10:

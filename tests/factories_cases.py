@@ -15,7 +15,6 @@ process and cached.
 
 from __future__ import annotations
 
-import copy
 import datetime as dt
 import functools
 import secrets
@@ -87,63 +86,6 @@ def payload_for(body: Mapping[str, Any]) -> dict[str, Any]:
     return _payload(body["case"]["reference"])["payload"]
 
 
-# Manifest fields of issue 13 that the demo manifests may not have yet (engineer D adds them
-# to portal/demo): set on the test manifests only where missing, so the demo's own values win.
-_RECOMMENDATIONS = {
-    "ledighedsrisiko": {
-        "above": {
-            "da": "Modellen anbefalede et forløb med en fast jobkonsulent.",
-            "en": "The model recommended a programme with a dedicated job consultant.",
-        },
-        "below": {
-            "da": "Modellen anbefalede, at du fortsætter med de almindelige jobsamtaler.",
-            "en": "The model recommended that you continue with the regular job interviews.",
-        },
-    },
-    "byggesagsscreening": {
-        "above": {
-            "da": "Modellen anbefalede, at vi beder dig om flere dokumenter.",
-            "en": "The model recommended that we ask you for more documents.",
-        },
-        "below": {
-            "da": "Modellen anbefalede, at ansøgningen går videre til behandling.",
-            "en": "The model recommended that the application goes on to be processed.",
-        },
-    },
-}
-_UNIT_ONE = {
-    "ledighed_uger": {"da": "uge", "en": "week"},
-    "tidligere_forloeb": {"da": "forløb", "en": "programme"},
-    "jobsoeg_aktivitet": {"da": "ansøgning", "en": "application"},
-    "sygedage_12m": {"da": "dag", "en": "day"},
-    "alder": {"da": "år", "en": "year"},
-    "antal_bilag": {"da": "bilag", "en": "document"},
-    "tidligere_afslag": {"da": "afslag", "en": "refusal"},
-}
-SPECIAL_CATEGORY_BASIS = {
-    "da": "Databeskyttelsesforordningen artikel 9, stk. 2, litra b, og lov om en aktiv "
-    "beskæftigelsesindsats.",
-    "en": "GDPR Article 9(2)(b) and the Act on an Active Employment Effort.",
-}
-
-
-def with_issue13_fields(manifest: Mapping[str, Any]) -> dict[str, Any]:
-    """A copy of a demo manifest with the fields the citizen's page reads: the
-    recommendation per side of the threshold, units for one, sickness days as special
-    category data (health) with its legal basis."""
-    out = copy.deepcopy(dict(manifest))
-    output = out.setdefault("output", {})
-    if out["name"] in _RECOMMENDATIONS:
-        output.setdefault("recommendation", _RECOMMENDATIONS[out["name"]])
-    for feature in out.get("features", []):
-        if feature["key"] in _UNIT_ONE:
-            feature.setdefault("unit_one", _UNIT_ONE[feature["key"]])
-        if feature["key"] == "sygedage_12m":
-            feature.setdefault("special_category", True)
-            out.setdefault("special_category_legal_basis", SPECIAL_CATEGORY_BASIS)
-    return out
-
-
 @dataclass
 class DemoWorld:
     """The rows every demo decision hangs on."""
@@ -163,7 +105,7 @@ def add_world(session: Session, *, status: str = "active") -> DemoWorld:
             name=model.name,
             version=model.version,
             status=status,
-            manifest=with_issue13_fields(model.manifest),
+            manifest=model.manifest,
             responsible_unit=model.manifest["responsible_unit"],
             artifact_sha256=model.artifact_sha256,
             background_sha256=demo_bundles()[model.name].background_sha256,

@@ -145,6 +145,7 @@ ROUTES = [
         body="rectification",
         stores=CitizenRequest,
     ),
+    Route("GET", "/mine-sager/<public_id>/anmodninger/<request_id>", citizen_page(OK, NOT_FOUND)),
     Route("GET", "/mine-data", citizen_page(OK, OK)),
     Route("GET", "/mine-data.json", citizen_page(OK, OK)),
     Route("GET", "/mine-data.pdf", citizen_page(OK, OK)),
@@ -189,6 +190,7 @@ def test_every_row_names_every_role() -> None:
 @dataclass
 class World:
     case: Decision  # the citizen's case, sent by ``system`` with a model it registered
+    request: CitizenRequest  # the citizen's request for a review of that case
     model: ModelVersion
     system_name: str
     secret: str
@@ -201,9 +203,13 @@ def world(app: Flask, session: Session) -> World:
     owner, other, _without_cases = _citizens()
     case = add_citizen_cases(session, demo, owner.cpr, lookup_secret=lookup_secret)[0]
     add_citizen_cases(session, demo, other.cpr, lookup_secret=lookup_secret)
+    request = CitizenRequest(
+        decision_id=case.id, subject_key=case.subject_key, kind="human-review", message="Igen."
+    )
+    session.add(request)
     secret = admin.rotate_secret(session, demo.system.name)  # its first secret
     session.commit()  # releases the test's savepoint; the outer transaction rolls back
-    return World(case, case.model_version, demo.system.name, secret)
+    return World(case, request, case.model_version, demo.system.name, secret)
 
 
 def _citizens() -> tuple[Any, Any, Any]:
@@ -237,6 +243,7 @@ def log_in(app: Flask, login_as: Callable[..., Any], world: World) -> Callable[[
 def _url(rule: str, world: World) -> str:
     values = {
         "<public_id>": world.case.public_id,
+        "<request_id>": world.request.public_id,
         "<name>": world.model.name,
         "<version>": world.model.version,
         "<language>": "en",

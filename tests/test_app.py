@@ -81,7 +81,7 @@ def test_default_database_lives_in_instance_folder() -> None:
 def test_forwarded_headers_are_believed_only_behind_the_configured_proxies(
     app_overrides: dict[str, object], hops: int, address: str, scheme: str
 ) -> None:
-    proxied = create_app({**app_overrides, "proxy_hops": hops})
+    proxied = create_app({**app_overrides, "trusted_proxies": hops})
 
     @proxied.get("/_test/client")
     def client_seen() -> dict[str, str]:

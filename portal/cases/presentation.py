@@ -328,7 +328,11 @@ def _with_explanation(
 
 def _counterfactual(
     exp: StoredExplanation, features: dict[str, Any], scale: str
-) -> CounterfactualText:
+) -> CounterfactualText | None:
+    """What could have changed the result; None where the model's manifest shows no such
+    list for this outcome (``output.counterfactual_for``), so the page has no section."""
+    if exp.counterfactual is not None and not exp.counterfactual.for_this_outcome:
+        return None
     cf = exp.counterfactual
     if cf is None and exp.counterfactual_status == "pending":
         return CounterfactualText(

@@ -71,7 +71,7 @@ def test_the_recommendation_comes_in_words_and_an_override_is_said_first(
     assert "Sagsbehandleren fulgte ikke modellens råd." in first.inner_text()
     assert "begrundelsen i dit brev" in first.inner_text()
     recommendation = page.locator("#recommendation").inner_text()
-    assert recommendation.startswith("Modellen anbefalede")
+    assert recommendation.startswith("Modellen anbefaler")
     assert page.locator("#case-reference").inner_text() == number
     facts = [t.inner_text() for t in section.locator("dt").all()]
     assert facts.index("Det rådede modellen til") < facts.index("Det blev afgjort")

@@ -308,7 +308,9 @@ def test_a_pending_case_says_which_data_about_who_you_are_the_model_uses(
     assert "Alder" in block
     assert "Bydel, hvor du bor" in block
     # the recommendation follows the output the sender reported
-    assert _section(html, "recommendation").startswith("Modellen anbefalede et forløb")
+    above = decision.model_version.manifest["output"]["recommendation"]["above"]["da"]
+    assert decision.reported_output >= decision.model_version.manifest["output"]["threshold"]
+    assert _section(html, "recommendation").startswith(above)
 
 
 def test_percentages_follow_each_languages_custom(app):
@@ -327,3 +329,18 @@ def test_the_data_export_holds_the_reason(client, citizens, cases_of, login_citi
     (entry,) = export["decisions"]
     assert entry["reason"] == {"da": "Du har fået et job."}
     assert entry["case_reference"] == decision.case_reference
+
+
+@pytest.mark.parametrize(("name", "index"), CASES)
+def test_no_list_of_changes_for_an_outcome_the_model_shows_none_for(
+    client, citizens, cases_of, login_citizen, name, index
+):
+    # The demo models show what could have changed the result only for the outcome that
+    # went against the citizen (output.counterfactual_for = "above").
+    decision, html = _page(client, citizens, cases_of, login_citizen, name, index)
+    output = decision.model_version.manifest["output"]
+    above = decision.reported_output >= output["threshold"]
+    shown_for = output["counterfactual_for"]
+    wanted = shown_for == "both" or shown_for == ("above" if above else "below")
+    assert ('id="change-heading"' in html) == wanted
+    assert "Vi fandt ingen lille ændring" not in html or wanted

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html as html_lib
 import re
 
 import pytest
@@ -16,7 +17,7 @@ def main_text(html: str) -> str:
     """The visible text of <main>, without the SVG chart (its texts are in the table)."""
     main = html.split('<main id="main-content"', 1)[1].split("</main>", 1)[0]
     main = re.sub(r"<svg.*?</svg>", " ", main, flags=re.S)
-    text = re.sub(r"<[^>]+>", " ", main)
+    text = html_lib.unescape(re.sub(r"<[^>]+>", " ", main))
     return re.sub(r"\s+", " ", text).strip()
 
 

@@ -40,6 +40,7 @@ FEATURE_KEYS = {
     "type",
     "label",
     "unit",
+    "unit_one",
     "source",
     "consideration",
     "actionable",
