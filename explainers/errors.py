@@ -7,10 +7,8 @@ HTTP answers and translated texts.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    from explainers.manifest import Problem
+from explainers.problem import Problem
 
 
 class ExplainerError(Exception):

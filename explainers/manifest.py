@@ -12,6 +12,7 @@ from functools import cached_property
 from typing import Any, Literal
 
 from explainers.errors import ManifestError
+from explainers.problem import Problem as Problem  # re-exported: it lives apart for errors.py
 
 FeatureType = Literal["number", "integer", "boolean", "category", "date"]
 OutputKind = Literal["probability", "score", "class"]
@@ -19,30 +20,6 @@ OutputKind = Literal["probability", "score", "class"]
 FEATURE_TYPES: frozenset[str] = frozenset({"number", "integer", "boolean", "category", "date"})
 OUTPUT_KINDS: frozenset[str] = frozenset({"probability", "score", "class"})
 DEFAULT_THRESHOLD = 0.5
-
-
-@dataclass(frozen=True)
-class Problem:
-    """One problem found in a manifest, artifact, background or row.
-
-    ``path`` points into the input (``features[3].categories``), ``code`` is a stable kebab-case
-    identifier, ``detail`` carries JSON-safe data, ``message`` is a short English text for
-    developers of machine clients (never shown to citizens).
-    """
-
-    path: str
-    code: str
-    message: str = ""
-    detail: Mapping[str, Any] = field(default_factory=dict)
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-safe form, as the API returns it."""
-        return {
-            "path": self.path,
-            "code": self.code,
-            "message": self.message,
-            "detail": dict(self.detail),
-        }
 
 
 @dataclass(frozen=True)
