@@ -8,14 +8,12 @@ import threading
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import LargeBinary, and_, bindparam, or_, select, type_coerce
+from sqlalchemy import LargeBinary, and_, or_, select, type_coerce
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
 from portal.api.signing import SignatureError, SignedHeaders, check_timestamp, verify
 from portal.crypto import KeyRing, active_key_ring
-from portal.db import UTCDateTime
-from portal.db_driver import DriverStatement, driver_for
 from portal.errors import Forbidden
 from portal.registry.models import System, WebhookSecret
 
@@ -83,25 +81,26 @@ def valid_secrets(session: Session, system: System | Caller, now: dt.datetime) -
     return [_decrypted(secret_id, bytes(ciphertext)) for secret_id, ciphertext in rows]
 
 
-# The system by name, with its secrets valid at ``now`` (runs per request, on the driver).
-_SYSTEM_AND_SECRETS = DriverStatement(
-    select(
-        System.id,
-        System.name,
-        System.status,
-        WebhookSecret.id,
-        type_coerce(WebhookSecret.secret, LargeBinary),
+def _system_and_secrets(name: str, now: dt.datetime) -> Any:
+    """The system by name, with its secrets valid at ``now`` (one row per secret)."""
+    return (
+        select(
+            System.id,
+            System.name,
+            System.status,
+            WebhookSecret.id,
+            type_coerce(WebhookSecret.secret, LargeBinary),
+        )
+        .select_from(System)
+        .outerjoin(
+            WebhookSecret,
+            and_(
+                WebhookSecret.system_id == System.id,
+                _valid_at(now),
+            ),
+        )
+        .where(System.name == name)
     )
-    .select_from(System)
-    .outerjoin(
-        WebhookSecret,
-        and_(
-            WebhookSecret.system_id == System.id,
-            _valid_at(bindparam("now", type_=UTCDateTime())),
-        ),
-    )
-    .where(System.name == bindparam("name"))
-)
 
 
 def authenticate(
@@ -119,7 +118,7 @@ def authenticate(
     its secrets valid at ``now``.
     """
     check_timestamp(signed, now, tolerance_seconds)
-    rows = _SYSTEM_AND_SECRETS.all(driver_for(session), {"name": signed.system, "now": now})
+    rows = session.execute(_system_and_secrets(signed.system, now)).all()
     if not rows:
         raise SignatureError()
     secrets = [_decrypted(row[3], bytes(row[4])) for row in rows if row[3] is not None]
