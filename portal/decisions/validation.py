@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from pydantic import ValidationError
-from sqlalchemy import select
+from sqlalchemy import Table, bindparam, select
 from sqlalchemy.orm import Session
 
 from portal.decisions.schemas import DecisionIn
@@ -58,6 +58,13 @@ _MANIFESTS: dict[tuple[int, str], Any] = {}
 _MANIFEST_CACHE_SIZE = 64
 
 
+_VERSION = cast(Table, ModelVersion.__table__)
+# Core, built once: it runs for every decision received.
+_MODEL_ROW = select(_VERSION.c.id, _VERSION.c.status, _VERSION.c.artifact_sha256).where(
+    _VERSION.c.name == bindparam("name"), _VERSION.c.version == bindparam("version")
+)
+
+
 @dataclass(frozen=True)
 class ModelChoice:
     id: int
@@ -81,11 +88,7 @@ class ModelCatalog:
     def _load(self, name: str, version: str) -> ModelChoice | None:
         from explainers.manifest import parse_manifest
 
-        row = self.session.execute(
-            select(ModelVersion.id, ModelVersion.status, ModelVersion.artifact_sha256).where(
-                ModelVersion.name == name, ModelVersion.version == version
-            )
-        ).first()
+        row = self.session.execute(_MODEL_ROW, {"name": name, "version": version}).first()
         if row is None:
             return None
         model_id, status, artifact_sha256 = row

@@ -143,7 +143,7 @@ _COLUMNS = (
 
 
 _TABLE = cast(Table, AuditEvent.__table__)
-_CHAIN_HEAD = select(AuditEvent.entry_hash).order_by(AuditEvent.id.desc()).limit(1)
+_CHAIN_HEAD = select(_TABLE.c.entry_hash).order_by(_TABLE.c.id.desc()).limit(1)
 
 
 @dataclass(frozen=True)
