@@ -39,16 +39,9 @@ import base64
 import dataclasses
 import datetime as dt
 import gc
-import hashlib
-import hmac
-import http.client
-import json
 import os
-import socket
-import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -64,19 +57,15 @@ _HERE = ROOT / "bench"
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
 sys.path.insert(0, str(ROOT))
 
+from bench.load import SYSTEM, Result, closed_loop, open_loop, presign  # noqa: E402
+from bench.servers import free_port, measured, start_gunicorn, stop, wait_ready  # noqa: E402
+
 KEY = base64.urlsafe_b64encode(b"i" * 32).decode()
 LOOKUP = "bench-ingest-lookup-key-0123456789abcdefghij"
 SECRET_KEY = "bench-ingest-secret-key-0123456789abcdefghij"
-SYSTEM = "bench-sender"
 RATELIMIT = "100000000 per minute"
 
-# --- servers ------------------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+# --- environments -------------------------------------------------------------------------------
 
 
 def anchor_environment(secret: str, floor_database: Path, minimum_url: str) -> dict[str, str]:
@@ -108,88 +97,6 @@ def overrides(database_url: str) -> dict[str, Any]:
         "worker": "off",
         "api_ratelimit": RATELIMIT,
     }
-
-
-def start_gunicorn(
-    module: str, port: int, env: dict[str, str], cwd: Path, log: Path, worker_threads: int = 1
-) -> Any:
-    """``gunicorn -w 2``: sync workers, or gthread workers with ``worker_threads`` threads
-    (keep-alive off, so both kinds close the connection after each answer)."""
-    threads = ["--threads", str(worker_threads), "--keep-alive", "0"] if worker_threads > 1 else []
-    gunicorn = Path(sys.executable).with_name("gunicorn")
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [
-                str(gunicorn),
-                "--no-control-socket",
-                "-w",
-                "2",
-                *threads,
-                "-b",
-                f"127.0.0.1:{port}",
-                module,
-            ],
-            cwd=cwd,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    return proc
-
-
-def wait_ready(port: int, path: str, proc: Any, log: Path, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise SystemExit(f"gunicorn exited:\n{log.read_text()[-3000:]}")
-        try:
-            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
-            conn.request("GET", path)
-            if conn.getresponse().status == 200:
-                conn.close()
-                return
-        except OSError:
-            pass
-        time.sleep(0.2)
-    raise SystemExit(f"gunicorn on {port} not ready:\n{log.read_text()[-3000:]}")
-
-
-def stop(proc: Any) -> None:
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
-
-
-def server_cpu_seconds(proc: Any) -> float:
-    """CPU time (user + system) used so far by gunicorn's workers, from /proc (Linux)."""
-    children = subprocess.run(
-        ["pgrep", "-P", str(proc.pid)], capture_output=True, text=True, check=False
-    ).stdout.split()
-    ticks = os.sysconf("SC_CLK_TCK")
-    total = 0.0
-    for pid in children:
-        try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        total += (int(fields[11]) + int(fields[12])) / ticks  # utime, stime
-    return total
-
-
-def measured(proc: Any, run: Any) -> Result:
-    """Run a load phase and record the server's CPU time per answered request."""
-    before, client_before = server_cpu_seconds(proc), os.times()
-    result: Result = run()
-    client_after = os.times()
-    answered = max(sum(result.statuses.values()), 1)
-    result.server_cpu_ms = (server_cpu_seconds(proc) - before) * 1000 / answered
-    client = (client_after.user + client_after.system) - (client_before.user + client_before.system)
-    result.client_cpu_ms = client * 1000 / answered
-    return result
 
 
 # --- the portal's database -------------------------------------------------------------------
@@ -234,174 +141,6 @@ def fresh_postgres(server_url: str) -> tuple[str, Any]:
 
     url = make_url(server_url).set(database=name)
     return url.render_as_string(hide_password=False), drop
-
-
-# --- requests -------------------------------------------------------------------------------------
-
-
-def sign(secret: str, webhook_id: str, timestamp: int, body: bytes) -> str:
-    key = base64.b64decode(secret.removeprefix("whsec_"))
-    mac = hmac.new(key, f"{webhook_id}.{timestamp}.".encode() + body, hashlib.sha256)
-    return "v1," + base64.b64encode(mac.digest()).decode()
-
-
-class Requests:
-    """Pre-signed requests, handed out once each (unique webhook-ids)."""
-
-    def __init__(self, items: list[tuple[bytes, dict[str, str]]]) -> None:
-        self.items = items
-        self.next = 0
-        self.lock = threading.Lock()
-
-    def take(self) -> tuple[bytes, dict[str, str]] | None:
-        with self.lock:
-            if self.next >= len(self.items):
-                return None
-            item = self.items[self.next]
-            self.next += 1
-            return item
-
-
-def presign(
-    secret: str, bodies: list[dict[str, Any]], count: int, prefix: str, batch: int = 0
-) -> Requests:
-    now = int(time.time())
-    items = []
-    for n in range(count):
-        if batch:
-            payload: Any = {
-                "items": [
-                    {"id": f"{prefix}-{n}-{i}", **bodies[(n * batch + i) % len(bodies)]}
-                    for i in range(batch)
-                ]
-            }
-        else:
-            payload = bodies[n % len(bodies)]
-        body = json.dumps(payload).encode()
-        webhook_id = f"{prefix}-{n}"
-        items.append(
-            (
-                body,
-                {
-                    "Content-Type": "application/json",
-                    "x-system": SYSTEM,
-                    "webhook-id": webhook_id,
-                    "webhook-timestamp": str(now),
-                    "webhook-signature": sign(secret, webhook_id, now, body),
-                },
-            )
-        )
-    return Requests(items)
-
-
-class Result:
-    def __init__(self) -> None:
-        self.latencies: list[float] = []
-        self.statuses: dict[int, int] = {}
-        self.errors = 0
-        self.lock = threading.Lock()
-        self.seconds = 0.0
-        self.server_cpu_ms = float("nan")  # server CPU per answered request (``measured``)
-        self.client_cpu_ms = float("nan")  # the load generator's own CPU per request
-
-    def add(self, latency: float, status: int) -> None:
-        with self.lock:
-            self.latencies.append(latency)
-            self.statuses[status] = self.statuses.get(status, 0) + 1
-
-    def rate(self, per_request: int = 1) -> float:
-        ok = sum(n for s, n in self.statuses.items() if s < 300)
-        return ok * per_request / self.seconds if self.seconds else 0.0
-
-    def pct(self, q: float) -> float:
-        if not self.latencies:
-            return float("nan")
-        ordered = sorted(self.latencies)
-        return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000
-
-
-def _send(conn: http.client.HTTPConnection, path: str, body: bytes, headers: dict) -> int:
-    conn.request("POST", path, body, headers)
-    response = conn.getresponse()
-    response.read()
-    if response.will_close:  # gunicorn's sync workers close after each response
-        conn.close()
-    return response.status
-
-
-def _send_timed(
-    conn: http.client.HTTPConnection, path: str, item: Any, result: Result, since: float
-) -> None:
-    """Send one request and record its latency from ``since`` (or count an error)."""
-    try:
-        status = _send(conn, path, *item)
-    except (OSError, http.client.HTTPException):
-        conn.close()
-        with result.lock:
-            result.errors += 1
-        return
-    result.add(time.perf_counter() - since, status)
-
-
-def _run_threads(threads: int, run: Any) -> None:
-    pool = [threading.Thread(target=run) for _ in range(threads)]
-    for thread in pool:
-        thread.start()
-    for thread in pool:
-        thread.join()
-
-
-def closed_loop(port: int, path: str, reqs: Requests, threads: int, seconds: float) -> Result:
-    """Each thread sends its next request as soon as the previous one is answered."""
-    result = Result()
-    stop_at = time.perf_counter() + seconds
-
-    def run() -> None:
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-        while time.perf_counter() < stop_at:
-            item = reqs.take()
-            if item is None:
-                break
-            _send_timed(conn, path, item, result, time.perf_counter())
-        conn.close()
-
-    started = time.perf_counter()
-    _run_threads(threads, run)
-    result.seconds = time.perf_counter() - started
-    return result
-
-
-def open_loop(
-    port: int, path: str, reqs: Requests, threads: int, seconds: float, rate: float
-) -> Result:
-    """Request i is due at start + i/rate; its latency counts from then (no coordinated
-    omission). Enough threads that a slow answer does not delay the schedule much."""
-    result = Result()
-    total = int(seconds * rate)
-    counter = iter(range(total))
-    lock = threading.Lock()
-    start = time.perf_counter() + 0.2
-
-    def run() -> None:
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-        while True:
-            with lock:
-                n = next(counter, None)
-            if n is None:
-                break
-            item = reqs.take()
-            if item is None:
-                break
-            due = start + n / rate
-            delay = due - time.perf_counter()
-            if delay > 0:
-                time.sleep(delay)
-            _send_timed(conn, path, item, result, due)
-        conn.close()
-
-    _run_threads(threads, run)
-    result.seconds = seconds
-    return result
 
 
 # --- end to end ---------------------------------------------------------------------------------

@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from bench.load import presign, sign
 from portal import crypto
 from portal.db_session import get_db
 from tests.factories_cases import NOW, demo_models
@@ -86,7 +87,7 @@ def _count(database: Path, table: str) -> int:
 def test_minimum_app_stores_delivery_decision_and_job_once(bench, prepared, tmp_path, load_app):
     secret, bodies = prepared
     client = load_app("minimum").test_client()
-    first, second = bench.presign(secret, bodies, 2, "minimum").items
+    first, second = presign(secret, bodies, 2, "minimum").items
 
     accepted = _post(client, first)
     assert accepted.status_code == 202, accepted.get_data(as_text=True)
@@ -107,7 +108,7 @@ def test_minimum_app_refuses_a_bad_signature_and_an_invalid_body(
 ):
     secret, bodies = prepared
     client = load_app("minimum").test_client()
-    (body, headers), (invalid_body, invalid_headers) = bench.presign(
+    (body, headers), (invalid_body, invalid_headers) = presign(
         secret, [bodies[0], {**bodies[0], "features": {}}], 2, "bad"
     ).items
 
@@ -118,7 +119,7 @@ def test_minimum_app_refuses_a_bad_signature_and_an_invalid_body(
     stale = {
         **headers,
         "webhook-timestamp": str(old),
-        "webhook-signature": bench.sign(secret, headers["webhook-id"], old, body),
+        "webhook-signature": sign(secret, headers["webhook-id"], old, body),
     }
     assert client.post("/api/v1/decisions", data=body, headers=stale).status_code == 401
     response = client.post("/api/v1/decisions", data=invalid_body, headers=invalid_headers)
@@ -130,6 +131,6 @@ def test_minimum_app_refuses_a_bad_signature_and_an_invalid_body(
 def test_anchor_apps_accept_the_bench_requests(bench, prepared, load_app, name):
     secret, bodies = prepared
     client = load_app(name).test_client()
-    accepted = _post(client, bench.presign(secret, bodies, 1, "anchor").items[0])
+    accepted = _post(client, presign(secret, bodies, 1, "anchor").items[0])
     assert accepted.status_code == 202
     assert accepted.get_json()["status"] == "pending"
