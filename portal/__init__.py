@@ -19,6 +19,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     from portal.auth import sessions as auth_sessions
     from portal.crypto import KeyRing, install_key_ring
     from portal.db import Database
+    from portal.decisions import dispatch
 
     settings = Settings.load(overrides=overrides)
     settings.validate()
@@ -47,7 +48,10 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
 
     install_key_ring(KeyRing.from_config(settings.encryption_key))
-    db_session.init_app(app, Database(settings.database_url))
+    database = Database(settings.database_url)
+    db_session.init_app(app, database)
+    # Who runs the explanation jobs (a thread here, Celery, or nobody): chosen once, here.
+    dispatch.init_app(app, dispatch.from_settings(settings, database))
     i18n.init_app(app)
     security.init_app(app)
     auth_sessions.init_app(app, settings)
@@ -74,12 +78,8 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(cases_bp)
 
     from portal.api.views import bp as api_bp
-    from portal.decisions.worker import init_app as init_worker
 
     app.register_blueprint(api_bp)
-    # The explanation worker of the configured mode (Settings.worker) belongs to the API's
-    # registration: it consumes the jobs the API writes.
-    init_worker(app)
 
 
 def _register_cli(app: Flask) -> None:
@@ -87,8 +87,10 @@ def _register_cli(app: Flask) -> None:
 
     register(app)
 
+    from portal.decisions.cli import register as register_jobs_cli
     from portal.demo.seed import register as register_demo_cli
     from portal.registry.cli import register as register_registry_cli
 
     register_registry_cli(app)
+    register_jobs_cli(app)
     register_demo_cli(app)

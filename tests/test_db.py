@@ -11,11 +11,10 @@ from sqlalchemy import column, insert, select, table, text
 from sqlalchemy.orm import Session
 
 from portal.db import Database, begin_read_phase, begin_write_phase, in_read_phase
-from portal.db_driver import DriverStatement, driver_for
 from portal.write_gate import WriteInReadPhase
 
 NOTE = table("note", column("n"))
-INSERT_NOTE = DriverStatement(insert(NOTE))
+INSERT_NOTE = insert(NOTE)
 COUNT_NOTES = select(text("count(*)")).select_from(NOTE)
 
 
@@ -52,7 +51,7 @@ def test_the_read_phase_holds_no_lock_and_the_write_phase_does(database, session
         other.execute("COMMIT")
         begin_write_phase(session)
         assert not in_read_phase(session)
-        INSERT_NOTE.execute(driver_for(session), {"n": 2})
+        session.execute(INSERT_NOTE, {"n": 2})
         # ... but not once the write phase began
         with pytest.raises(sqlite3.OperationalError, match="locked"):
             other.execute("BEGIN IMMEDIATE")
@@ -67,11 +66,7 @@ def test_the_read_phase_holds_no_lock_and_the_write_phase_does(database, session
     [
         pytest.param(lambda s: s.execute(insert(NOTE).values(n=1)), id="core insert"),
         pytest.param(lambda s: s.execute(text("DELETE FROM note")), id="text delete"),
-        pytest.param(lambda s: INSERT_NOTE.execute(driver_for(s), {"n": 1}), id="driver insert"),
-        pytest.param(
-            lambda s: INSERT_NOTE.execute_many(driver_for(s), [{"n": 1}, {"n": 2}]),
-            id="driver executemany",
-        ),
+        pytest.param(lambda s: s.execute(INSERT_NOTE, [{"n": 1}, {"n": 2}]), id="core executemany"),
     ],
 )
 def test_a_write_in_the_read_phase_is_refused_before_it_runs(database, session, write) -> None:
@@ -87,12 +82,12 @@ def test_the_read_phase_ends_with_its_transaction(database, session) -> None:
     # A request answered in its read phase (a 401, say) returns its connection to the pool:
     # the next transaction on it writes as usual.
     begin_read_phase(session)
-    driver = driver_for(session).connection
+    driver = session.connection().connection.driver_connection
     assert driver.read_phase
     session.commit()
     assert not driver.read_phase
-    INSERT_NOTE.execute(driver_for(session), {"n": 1})
-    assert driver_for(session).connection is driver
+    session.execute(INSERT_NOTE, {"n": 1})
+    assert session.connection().connection.driver_connection is driver
     session.commit()
     assert notes(database) == 1
 
@@ -102,12 +97,12 @@ def test_changing_phases_sends_sqlite_no_pragma(database, session) -> None:
     # again (~0.2 ms a decision request), so the phases are BEGIN, COMMIT and BEGIN
     # IMMEDIATE around the request's own statements, and nothing else.
     begin_read_phase(session)
-    driver = driver_for(session).connection
+    driver = session.connection().connection.driver_connection
     sent: list[str] = []
     driver.set_trace_callback(sent.append)
     session.scalar(COUNT_NOTES)
     begin_write_phase(session)
-    INSERT_NOTE.execute(driver_for(session), {"n": 1})
+    session.execute(INSERT_NOTE, {"n": 1})
     session.commit()
     driver.set_trace_callback(None)
     assert [s.split()[0].upper() for s in sent] == ["SELECT", "COMMIT", "BEGIN", "INSERT", "COMMIT"]

@@ -6,16 +6,15 @@ import datetime as dt
 import hashlib
 import threading
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import LargeBinary, and_, bindparam, or_, select, type_coerce
+from sqlalchemy import LargeBinary, Table, and_, bindparam, or_, select, type_coerce
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
 from portal.api.signing import SignatureError, SignedHeaders, check_timestamp, verify
 from portal.crypto import KeyRing, active_key_ring
 from portal.db import UTCDateTime
-from portal.db_driver import DriverStatement, driver_for
 from portal.errors import Forbidden
 from portal.registry.models import System, WebhookSecret
 
@@ -83,25 +82,33 @@ def valid_secrets(session: Session, system: System | Caller, now: dt.datetime) -
     return [_decrypted(secret_id, bytes(ciphertext)) for secret_id, ciphertext in rows]
 
 
-# The system by name, with its secrets valid at ``now`` (runs per request, on the driver).
-_SYSTEM_AND_SECRETS = DriverStatement(
-    select(
-        System.id,
-        System.name,
-        System.status,
-        WebhookSecret.id,
-        type_coerce(WebhookSecret.secret, LargeBinary),
+def _system_and_secrets() -> Any:
+    """The system by name, with its secrets valid at ``now`` (one row per secret): a Core
+    statement on the tables, built once (it runs on every signed request)."""
+    system = cast(Table, System.__table__)
+    secret = cast(Table, WebhookSecret.__table__)
+    now = bindparam("now", type_=UTCDateTime())
+    return (
+        select(
+            system.c.id,
+            system.c.name,
+            system.c.status,
+            secret.c.id,
+            type_coerce(secret.c.secret, LargeBinary),
+        )
+        .select_from(system)
+        .outerjoin(
+            secret,
+            and_(
+                secret.c.system_id == system.c.id,
+                or_(secret.c.valid_until.is_(None), secret.c.valid_until > now),
+            ),
+        )
+        .where(system.c.name == bindparam("name"))
     )
-    .select_from(System)
-    .outerjoin(
-        WebhookSecret,
-        and_(
-            WebhookSecret.system_id == System.id,
-            _valid_at(bindparam("now", type_=UTCDateTime())),
-        ),
-    )
-    .where(System.name == bindparam("name"))
-)
+
+
+_SYSTEM_AND_SECRETS = _system_and_secrets()
 
 
 def authenticate(
@@ -119,7 +126,7 @@ def authenticate(
     its secrets valid at ``now``.
     """
     check_timestamp(signed, now, tolerance_seconds)
-    rows = _SYSTEM_AND_SECRETS.all(driver_for(session), {"name": signed.system, "now": now})
+    rows = session.execute(_SYSTEM_AND_SECRETS, {"name": signed.system, "now": now}).all()
     if not rows:
         raise SignatureError()
     secrets = [_decrypted(row[3], bytes(row[4])) for row in rows if row[3] is not None]

@@ -8,7 +8,7 @@ from typing import Any
 
 from pydantic.json_schema import models_json_schema
 
-from portal.api import schemas
+from portal.decisions import schemas
 
 _REF = "#/components/schemas/{model}"
 

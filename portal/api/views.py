@@ -8,16 +8,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, Flask, Response, current_app, jsonify, request
+from flask import Blueprint, Response, current_app, jsonify, request
 
 from portal.api.auth import Caller, authenticate
 from portal.api.jsonparse import parse_json
 from portal.api.signing import SYSTEM_HEADER, SignedHeaders, parse_headers
 from portal.config import Settings
-from portal.db import begin_read_phase, utcnow
+from portal.db import utcnow
 from portal.db_session import request_session
-from portal.decisions import services
-from portal.decisions.worker import nudge
+from portal.decisions.deliveries import Answer, system_actor
+from portal.decisions.dispatch import get_dispatcher
+from portal.decisions.intake import IngestOptions, receive_batch, receive_decision
+from portal.decisions.status import decision_status
 from portal.errors import NotFound, PayloadTooLarge, ValidationFailed
 from portal.registry import admin
 from portal.registry.models import ModelVersion
@@ -64,19 +66,11 @@ def read_body(limit: int) -> bytes:
     return body
 
 
-def _signed(body: bytes, *, read_phase: bool = False) -> tuple[SignedHeaders, Caller]:
-    """The parsed headers and the calling system (401/403 otherwise).
-
-    ``read_phase``: the request reads before it writes (decisions), so on SQLite its
-    reading runs in a deferred read-only transaction, without the write lock; the service
-    ends it with ``begin_write_phase`` before it writes.
-    """
+def _signed(body: bytes) -> tuple[SignedHeaders, Caller]:
+    """The parsed headers and the calling system (401/403 otherwise)."""
     signed = parse_headers(request.headers)
-    session = request_session()
-    if read_phase:
-        begin_read_phase(session)
     system = authenticate(
-        session,
+        request_session(),
         signed,
         body,
         now=utcnow(),
@@ -85,28 +79,28 @@ def _signed(body: bytes, *, read_phase: bool = False) -> tuple[SignedHeaders, Ca
     return signed, system
 
 
-def _options() -> services.IngestOptions:
+def _options() -> IngestOptions:
     settings = _settings()
-    return services.IngestOptions(
+    return IngestOptions(
         lookup_key=settings.lookup_key, max_attempts=settings.explanation_job_attempts
     )
 
 
-def _answer(answer: services.Answer) -> tuple[Response, int]:
+def _answer(answer: Answer) -> tuple[Response, int]:
     response = jsonify(answer.body)
     if answer.new_jobs:
-        app: Flask = current_app._get_current_object()  # type: ignore[attr-defined]
+        dispatcher = get_dispatcher(current_app)
         jobs = list(answer.new_jobs)
         # Runs after the response is sent, i.e. after the request's commit succeeded.
-        response.call_on_close(lambda: nudge(app, jobs))
+        response.call_on_close(lambda: dispatcher.nudge(jobs))
     return response, answer.status
 
 
 @bp.post("/decisions")
 def post_decision() -> Any:
     body = read_body(_settings().max_webhook_bytes)
-    signed, system = _signed(body, read_phase=True)
-    answer = services.receive_decision(
+    signed, system = _signed(body)
+    answer = receive_decision(
         request_session(), system, signed.webhook_id, parse_json(body), _options()
     )
     return _answer(answer)
@@ -115,8 +109,8 @@ def post_decision() -> Any:
 @bp.post("/decisions/batch")
 def post_batch() -> Any:
     body = read_body(_settings().max_batch_bytes)
-    signed, system = _signed(body, read_phase=True)
-    answer = services.receive_batch(
+    signed, system = _signed(body)
+    answer = receive_batch(
         request_session(), system, signed.webhook_id, parse_json(body), _options()
     )
     return _answer(answer)
@@ -125,8 +119,8 @@ def post_batch() -> Any:
 @bp.get("/decisions/<public_id>")
 def get_decision(public_id: str) -> Any:
     body = read_body(_settings().max_webhook_bytes)
-    _, system = _signed(body, read_phase=True)  # reads only: it never takes the write lock
-    return jsonify(services.decision_status(request_session(), system, public_id))
+    _, system = _signed(body)
+    return jsonify(decision_status(request_session(), system, public_id))
 
 
 def _model_body(model: ModelVersion) -> dict[str, Any]:
@@ -181,7 +175,7 @@ def post_model() -> Any:
         artifact,
         _part("background"),
         system=system.load(request_session()),
-        actor=services.system_actor(system),
+        actor=system_actor(system),
     )
     return jsonify(_model_body(result.model)), 201 if result.created else 200
 
@@ -197,7 +191,7 @@ def _change_status(name: str, version: str, change: Any) -> Any:
     """Activate or retire a version, by the system that registered it (others: 404)."""
     _, system = _signed(read_body(_settings().max_webhook_bytes))
     _own_model(system, name, version)
-    model = change(request_session(), name, version, actor=services.system_actor(system))
+    model = change(request_session(), name, version, actor=system_actor(system))
     return jsonify(_model_body(model))
 
 

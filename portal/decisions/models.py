@@ -101,6 +101,14 @@ class Explanation(Base):
     decision: Mapped[Decision] = relationship(back_populates="explanation")
 
 
+#: The explanation itself (the decision becomes ready when it is stored).
+EXPLAIN = "explain"
+#: "What could have changed the result": a search of many model evaluations, so it runs as a
+#: follow-up job after the explanation is stored, and explanations are claimed first.
+COUNTERFACTUAL = "counterfactual"
+JOB_KINDS = (EXPLAIN, COUNTERFACTUAL)
+
+
 class Job(Base):
     """Outbox row: the source of truth for work to do, written with the decision.
 
@@ -113,7 +121,7 @@ class Job(Base):
     kind: Mapped[str] = mapped_column(String(30))  # explain | counterfactual
     decision_id: Mapped[int | None] = mapped_column(ForeignKey("decision.id"), index=True)
     # The decision's sender, copied here so that a claim finds each system's oldest due
-    # jobs through ix_job_claim without reading the backlog (see worker.claim).
+    # jobs through ix_job_claim without reading the backlog (see claiming.claim).
     system_id: Mapped[int | None] = mapped_column(ForeignKey("system.id"))
     # pending -> running -> done | failed (after the last attempt)
     status: Mapped[str] = mapped_column(String(20), default="pending")
@@ -125,31 +133,6 @@ class Job(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     finished_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
-
-
-def pending_job_values(
-    kind: str,
-    *,
-    system_id: int,
-    max_attempts: int,
-    now: dt.datetime,
-    decision_id: int | None = None,
-) -> dict[str, Any]:
-    """Every column of a new, due job, for a Core insert (which fills in no defaults)."""
-    return {
-        "kind": kind,
-        "decision_id": decision_id,
-        "system_id": system_id,
-        "status": "pending",
-        "attempts": 0,
-        "max_attempts": max_attempts,
-        "next_attempt_at": now,
-        "locked_until": None,
-        "dispatched_at": None,
-        "last_error": None,
-        "created_at": now,
-        "finished_at": None,
-    }
 
 
 Index("ix_job_status_next_attempt_at", Job.status, Job.next_attempt_at)

@@ -2,10 +2,11 @@
 
 The broker carries only a *nudge* (a job id); the ``job`` row stays the source of truth.
 After the request commits, the web process sends ``portal.explain`` for each new job and
-marks it ``dispatched_at``. If the broker is down the decision is still accepted: the send
-fails quietly, ``dispatched_at`` stays empty, and the sweeper (``flask jobs sweep --loop``,
-no celery beat needed) re-sends every due pending job whose dispatch is missing or old,
-once the broker is back. A job sent twice is harmless: workers claim jobs with a lease.
+marks it ``dispatched_at`` (``portal.decisions.dispatch.CeleryDispatcher``). If the broker
+is down the decision is still accepted: the send fails quietly, ``dispatched_at`` stays
+empty, and the sweeper (``flask jobs sweep --loop``, no celery beat needed) re-sends every
+due pending job whose dispatch is missing or old, once the broker is back. A job sent
+twice is harmless: workers claim jobs with a lease.
 
 Worker processes: ``celery -A portal.decisions.tasks worker --pool=solo -c 1`` with the
 same ``PORTAL_*`` environment as the web app (database, keys, broker).
@@ -19,13 +20,12 @@ from collections.abc import Sequence
 from typing import Any
 
 from celery import Celery
-from flask import Flask
 from sqlalchemy import and_, or_, select, update
 from sqlalchemy.orm import Session
 
 from portal.db import Database, utcnow
-from portal.decisions.models import Job
-from portal.decisions.worker import JOB_KINDS
+from portal.decisions.models import JOB_KINDS, Job
+from portal.decisions.worker import WorkerOptions, run_due
 
 log = logging.getLogger(__name__)
 EXPLAIN_TASK = "portal.explain"
@@ -87,19 +87,6 @@ def send(broker_url: str, job_ids: Sequence[int]) -> list[int]:
 def mark_dispatched(session: Session, job_ids: Sequence[int], now: dt.datetime) -> None:
     if job_ids:
         session.execute(update(Job).where(Job.id.in_(job_ids)).values(dispatched_at=now))
-
-
-def dispatch(app: Flask, job_ids: Sequence[int]) -> None:
-    """The request path's nudge, after commit (never raises)."""
-    from portal.db_session import get_db
-
-    try:
-        sent = send(app.config["SETTINGS"].celery_broker_url, job_ids)
-        if sent:
-            with get_db(app).transaction() as session:
-                mark_dispatched(session, sent, utcnow())
-    except Exception as exc:
-        log.warning("dispatch failed: %s", type(exc).__name__)
 
 
 def sweep(
@@ -175,8 +162,6 @@ def _configure_from_environment(sender: Celery, **_: Any) -> None:
 def explain_job(job_id: int) -> int:
     """Claim the job (if still due) and store its result; returns jobs processed. An
     explanation queues its counterfactual search as a follow-up job, sent on from here."""
-    from portal.decisions.worker import WorkerOptions, run_due
-
     db, settings = _database()
     processed = run_due(db, WorkerOptions.from_settings(settings), job_ids=[job_id])
     if processed:

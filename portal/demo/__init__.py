@@ -1,7 +1,7 @@
 """Demo data for Forklaringsportalen, generated in code.
 
 Pure data: this package imports neither Flask nor SQLAlchemy (of ``portal`` only the
-framework-free ``portal.api.cpr``, the one CPR century rule), so the seed command (and
+framework-free ``portal.decisions.cpr``, the one CPR century rule), so the seed command (and
 tests) can build on it freely. The demo manifests are JSON files in ``manifests/``.
 
 * :func:`build_demo_models` trains the two demo models and returns their manifests,

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from portal.api.cpr import birth_date, century_digits, passes_modulus_11
+from portal.decisions.cpr import birth_date, century_digits, passes_modulus_11
 from portal.demo.manifests import BYGGESAG, LEDIGHED, category_label
 from portal.demo.synthetic import Row, byggesag_population, ledighed_population
 
@@ -99,7 +99,7 @@ def demo_citizens() -> list[DemoCitizen]:
 
 
 def cpr_birth_date(cpr: str) -> date:
-    """Birth date of a CPR number: the portal's one century rule (``portal.api.cpr``)."""
+    """Birth date of a CPR number: the portal's one century rule (``portal.decisions.cpr``)."""
     return birth_date(cpr)
 
 

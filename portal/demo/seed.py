@@ -112,7 +112,8 @@ def seed(app: Flask) -> SeedReport:
     """Seed the demo through the API; safe to run again."""
     from io import BytesIO
 
-    from portal.decisions.worker import WorkerOptions, get_worker, run_until_idle
+    from portal.decisions.dispatch import get_worker
+    from portal.decisions.worker import WorkerOptions, run_until_idle
     from portal.demo import build_demo_models, demo_citizens, demo_decisions
 
     worker = get_worker(app)

@@ -19,7 +19,6 @@ from sqlalchemy.orm import Session
 
 from portal.canonical import canonical_json
 from portal.db import utcnow
-from portal.db_driver import DriverStatement, driver_for
 from portal.oversight.models import AuditEvent
 
 GENESIS = "0" * 64
@@ -88,7 +87,7 @@ def record_event(
     the returned event carries its id but is not attached to the session."""
     pending = PendingEvent(actor, action, purpose, decision_public_id, subject_key, details)
     (row,) = _chained_rows(session, [pending])
-    event_id = _INSERT_RETURNING.scalar(driver_for(session), row)
+    event_id = session.execute(insert(_TABLE).returning(_TABLE.c.id), row).scalar_one()
     return AuditEvent(id=event_id, **row)
 
 
@@ -99,16 +98,15 @@ def record_events(session: Session, pending: Sequence[PendingEvent]) -> None:
     statement, and nothing needs the new ids.
     """
     if pending:
-        _INSERT.execute_many(driver_for(session), _chained_rows(session, pending))
+        session.execute(insert(_TABLE), _chained_rows(session, pending))
 
 
 def _chained_rows(session: Session, pending: Sequence[PendingEvent]) -> list[dict[str, Any]]:
     """The rows of ``pending``, each hashed over the one before, after the chain's head."""
     session.flush()  # events added through the ORM go first, so the chain stays linear
-    driver = driver_for(session)
-    if driver.dialect.name == "postgresql":
-        _CHAIN_LOCK.execute(driver, {"id": _ADVISORY_LOCK_ID})
-    prev = _CHAIN_HEAD.scalar(driver) or GENESIS
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": _ADVISORY_LOCK_ID})
+    prev = session.scalar(_CHAIN_HEAD) or GENESIS
     now = utcnow()
     rows = []
     for item in pending:
@@ -144,12 +142,8 @@ _COLUMNS = (
 )
 
 
-# Run on the driver (the decision webhook appends an event per request).
 _TABLE = cast(Table, AuditEvent.__table__)
-_CHAIN_LOCK = DriverStatement(text("SELECT pg_advisory_xact_lock(:id)"))
-_CHAIN_HEAD = DriverStatement(select(AuditEvent.entry_hash).order_by(AuditEvent.id.desc()).limit(1))
-_INSERT = DriverStatement(insert(_TABLE))
-_INSERT_RETURNING = DriverStatement(insert(_TABLE).returning(_TABLE.c.id))
+_CHAIN_HEAD = select(_TABLE.c.entry_hash).order_by(_TABLE.c.id.desc()).limit(1)
 
 
 @dataclass(frozen=True)

@@ -1,11 +1,10 @@
-"""``flask --app wsgi systems|models|jobs ...``: administering machine clients, model versions
-and explanation jobs. Each command commits its own work."""
+"""``flask --app wsgi systems|models ...``: administering machine clients and model versions.
+Each command commits its own work. (``jobs``: ``portal.decisions.cli``.)"""
 
 from __future__ import annotations
 
 import datetime as dt
 import json
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -137,49 +136,3 @@ def register(app: Flask) -> None:
         with unit_of_work() as session:
             admin.retire_model(session, name, version)
         click.echo(f"retired {name} {version}")
-
-    # --- jobs -------------------------------------------------------------------------------------
-
-    @app.cli.group("jobs")
-    def jobs() -> None:
-        """Explanation jobs."""
-
-    @jobs.command("retry")
-    @click.option("--decision", "decision_id", help="Public id of one decision.")
-    @click.option("--all-failed", is_flag=True, help="Every failed job.")
-    def jobs_retry(decision_id: str | None, all_failed: bool) -> None:
-        """Make failed explanation jobs due again."""
-        from portal.decisions.worker import retry_jobs
-
-        if bool(decision_id) == all_failed:
-            raise click.UsageError("give exactly one of --decision ID or --all-failed")
-        with unit_of_work() as session:
-            count = retry_jobs(session, decision_public_id=decision_id, all_failed=all_failed)
-        click.echo(f"{count} job(s) will be retried")
-
-    @jobs.command("run")
-    def jobs_run() -> None:
-        """Compute every due explanation now, in this process."""
-        from portal.decisions.worker import WorkerOptions, run_until_idle
-
-        options = WorkerOptions.from_settings(app.config["SETTINGS"])
-        click.echo(f"{run_until_idle(get_db(app), options)} job(s) processed")
-
-    @jobs.command("sweep")
-    @click.option("--loop", is_flag=True, help="Keep sweeping (a beat-less Celery sweeper).")
-    @click.option("--interval", default=10.0, show_default=True, help="Seconds between sweeps.")
-    def jobs_sweep(loop: bool, interval: float) -> None:
-        """Send due jobs to Celery that were never dispatched or whose dispatch is old."""
-        from portal.decisions.tasks import sweep
-
-        settings = app.config["SETTINGS"]
-        while True:
-            sent = sweep(
-                get_db(app),
-                settings.celery_broker_url,
-                redispatch_seconds=settings.job_redispatch_seconds,
-            )
-            click.echo(f"dispatched {sent} job(s)")
-            if not loop:
-                break
-            time.sleep(interval)

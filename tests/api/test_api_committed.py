@@ -107,12 +107,12 @@ def test_concurrent_different_ids_are_all_stored(committed_app, committed):
 
 
 def test_a_failure_after_the_insert_leaves_nothing(committed_app, committed, monkeypatch):
-    import portal.decisions.services as services
+    import portal.decisions.intake as intake
 
     def boom(*args, **kwargs):
         raise RuntimeError("audit store down")
 
-    monkeypatch.setattr(services, "record_events", boom)
+    monkeypatch.setattr(intake, "record_events", boom)
     client = SignedClient(committed_app.test_client(), committed)
     with pytest.raises(RuntimeError, match="audit store down"):
         client.post("/api/v1/decisions", decision_body(), webhook_id="fails-late")

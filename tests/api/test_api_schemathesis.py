@@ -40,7 +40,7 @@ from standardwebhooks import Webhook
 from werkzeug.datastructures import FileStorage
 from werkzeug.test import encode_multipart
 
-from portal.decisions.services import IngestOptions, receive_decision
+from portal.decisions.intake import IngestOptions, receive_decision
 
 CHECKS = [
     schemathesis.checks.not_a_server_error,

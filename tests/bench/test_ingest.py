@@ -1,21 +1,25 @@
 """The ingest benchmark's anchor and bound apps answer as the bench expects.
 
-The bench prints ratios against these apps; an app that failed on every request (say the
-minimum app's SQL after a schema change) would print a meaningless bound. Each app is
-loaded from the bench's own source text and driven with the bench's signed requests.
+The bench prints ratios against these apps (``bench/apps``); an app that failed on every
+request (say the minimum app after a change of the portal's services) would print a
+meaningless bound. Each app is loaded fresh from its module with the environment the
+bench gives it, and driven with the bench's signed requests.
 """
 
 from __future__ import annotations
 
 import importlib.util
 import sqlite3
+from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 import pytest
 
+from bench.load import presign, sign
 from portal import crypto
+from portal.db_session import get_db
 from tests.factories_cases import NOW, demo_models
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -44,24 +48,30 @@ def prepared(bench: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any
     models = list(demo_models())
     # The bench builds a portal app, which installs its key ring: the tests' one comes back.
     monkeypatch.setattr(crypto, "_active_ring", crypto._active_ring)
-    _, secret = bench.prepare_database(f"sqlite:///{tmp_path / 'minimum.db'}", models)
-    for name, value in {
-        "FLOOR_SECRET": secret,
-        "FLOOR_DATABASE": str(tmp_path / "floor.db"),
-        "MINIMUM_DATABASE": str(tmp_path / "minimum.db"),
-        "MINIMUM_ENCRYPTION_KEY": bench.KEY,
-        "MINIMUM_LOOKUP_KEY": bench.LOOKUP,
-    }.items():
+    url = f"sqlite:///{tmp_path / 'minimum.db'}"
+    app, secret = bench.prepare_database(url, models)
+    get_db(app).engine.dispose()
+    for name, value in bench.anchor_environment(secret, tmp_path / "floor.db", url).items():
         monkeypatch.setenv(name, value)
     bodies = demo_decisions(models, demo_citizens(), now=NOW)
     return secret, bodies
 
 
-def _app(bench: Any, tmp_path: Path, source_name: str) -> Any:
-    module_name = f"{source_name.lower()}_under_test"
-    path = tmp_path / f"{module_name}.py"
-    path.write_text(getattr(bench, source_name))
-    return _load(module_name, path).app
+@pytest.fixture
+def load_app() -> Iterator[Any]:
+    """Load ``bench/apps/<name>.py`` afresh (it reads its environment when imported)."""
+    loaded: list[ModuleType] = []
+
+    def load(name: str) -> Any:
+        module = _load(f"bench_app_{name}_under_test", ROOT / "bench" / "apps" / f"{name}.py")
+        loaded.append(module)
+        return module.app
+
+    yield load
+    for module in loaded:
+        database = getattr(module, "_database", None)
+        if database is not None:
+            database.engine.dispose()
 
 
 def _post(client: Any, request: tuple[bytes, dict[str, str]]) -> Any:
@@ -74,10 +84,10 @@ def _count(database: Path, table: str) -> int:
         return int(db.execute(f"SELECT count(*) FROM {table}").fetchone()[0])
 
 
-def test_minimum_app_stores_delivery_decision_and_job_once(bench, prepared, tmp_path):
+def test_minimum_app_stores_delivery_decision_and_job_once(bench, prepared, tmp_path, load_app):
     secret, bodies = prepared
-    client = _app(bench, tmp_path, "MINIMUM_APP").test_client()
-    first, second = bench.presign(secret, bodies, 2, "minimum").items
+    client = load_app("minimum").test_client()
+    first, second = presign(secret, bodies, 2, "minimum").items
 
     accepted = _post(client, first)
     assert accepted.status_code == 202, accepted.get_data(as_text=True)
@@ -93,10 +103,12 @@ def test_minimum_app_stores_delivery_decision_and_job_once(bench, prepared, tmp_
     assert all(cpr not in features and cpr not in subject for features, subject in stored)
 
 
-def test_minimum_app_refuses_a_bad_signature_and_an_invalid_body(bench, prepared, tmp_path):
+def test_minimum_app_refuses_a_bad_signature_and_an_invalid_body(
+    bench, prepared, tmp_path, load_app
+):
     secret, bodies = prepared
-    client = _app(bench, tmp_path, "MINIMUM_APP").test_client()
-    (body, headers), (invalid_body, invalid_headers) = bench.presign(
+    client = load_app("minimum").test_client()
+    (body, headers), (invalid_body, invalid_headers) = presign(
         secret, [bodies[0], {**bodies[0], "features": {}}], 2, "bad"
     ).items
 
@@ -107,7 +119,7 @@ def test_minimum_app_refuses_a_bad_signature_and_an_invalid_body(bench, prepared
     stale = {
         **headers,
         "webhook-timestamp": str(old),
-        "webhook-signature": bench.sign(secret, headers["webhook-id"], old, body),
+        "webhook-signature": sign(secret, headers["webhook-id"], old, body),
     }
     assert client.post("/api/v1/decisions", data=body, headers=stale).status_code == 401
     response = client.post("/api/v1/decisions", data=invalid_body, headers=invalid_headers)
@@ -115,10 +127,10 @@ def test_minimum_app_refuses_a_bad_signature_and_an_invalid_body(bench, prepared
     assert _count(tmp_path / "minimum.db", "decision") == 0
 
 
-@pytest.mark.parametrize("source_name", ["BARE_APP", "FLOOR_APP"])
-def test_anchor_apps_accept_the_bench_requests(bench, prepared, tmp_path, source_name):
+@pytest.mark.parametrize("name", ["bare", "floor"])
+def test_anchor_apps_accept_the_bench_requests(bench, prepared, load_app, name):
     secret, bodies = prepared
-    client = _app(bench, tmp_path, source_name).test_client()
-    accepted = _post(client, bench.presign(secret, bodies, 1, "anchor").items[0])
+    client = load_app(name).test_client()
+    accepted = _post(client, presign(secret, bodies, 1, "anchor").items[0])
     assert accepted.status_code == 202
     assert accepted.get_json()["status"] == "pending"

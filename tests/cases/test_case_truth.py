@@ -198,7 +198,7 @@ def test_a_counterfactual_across_the_limit_is_shown_below_it(
 def test_access_log_names_the_sending_system_and_the_case(
     client, citizens, cases_of, login_citizen, session
 ):
-    from portal.decisions.services import system_actor
+    from portal.decisions.deliveries import system_actor
     from portal.oversight.audit import record_event
 
     ledighed, _ = cases_of(citizens["anne"])

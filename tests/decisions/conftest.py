@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy.orm import Session
 
-from portal.decisions.services import IngestOptions, receive_decision
+from portal.decisions.intake import IngestOptions, receive_decision
 from portal.registry import admin
 
 

@@ -7,19 +7,18 @@ start the thread.
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import threading
 import time
 
 import pytest
+from decisions_support import signed_headers
 from sqlalchemy import select
-from standardwebhooks import Webhook
 
 from portal import create_app
 from portal.db_session import get_db
+from portal.decisions.dispatch import get_worker
 from portal.decisions.models import Decision, Job
-from portal.decisions.worker import get_worker
 from portal.registry import admin
 
 WAIT_SECONDS = 60
@@ -54,17 +53,11 @@ def inprocess(app_overrides, demo_models, committed_database_url):
 
 def signed_post(app, secret: str, body: dict, webhook_id: str):
     data = json.dumps(body)
-    now = dt.datetime.now(dt.UTC)
     response = app.test_client().post(
         "/api/v1/decisions",
         data=data.encode(),
         content_type="application/json",
-        headers={
-            "x-system": "inprocess-sender",
-            "webhook-id": webhook_id,
-            "webhook-timestamp": str(int(now.timestamp())),
-            "webhook-signature": Webhook(secret).sign(webhook_id, now, data),
-        },
+        headers=signed_headers(secret, "inprocess-sender", webhook_id, data),
     )
     response.close()  # as a WSGI server does: runs the after-commit nudge
     return response

@@ -10,16 +10,10 @@ from sqlalchemy import select, update
 
 from portal.db import utcnow
 from portal.db_session import get_db
+from portal.decisions.claiming import claim, retry_jobs
 from portal.decisions.explanations import StoredExplanation
 from portal.decisions.models import Decision, Job
-from portal.decisions.worker import (
-    WorkerOptions,
-    claim,
-    process,
-    retry_jobs,
-    run_due,
-    run_until_idle,
-)
+from portal.decisions.worker import WorkerOptions, process, run_due, run_until_idle
 from portal.oversight.audit import verify_chain
 from portal.oversight.models import AuditEvent
 
@@ -97,7 +91,7 @@ def test_claim_is_exclusive_and_leased(app, session, ingest, demo_bodies) -> Non
 
 
 def test_claim_is_fair_across_systems(app, session, ingest, demo_bodies, active_models) -> None:
-    from portal.decisions.services import IngestOptions, receive_decision
+    from portal.decisions.intake import IngestOptions, receive_decision
     from portal.registry import admin
 
     for body in demo_bodies[:10]:
@@ -283,25 +277,25 @@ def test_a_job_claimed_again_while_computing_is_left_to_the_other_worker(
 ) -> None:
     """The lease ran out while this worker computed and another worker claimed the job again:
     it is still running there, so this worker stores nothing of it (nor fails it)."""
-    import portal.decisions.worker as worker
+    import portal.decisions.computing as computing
 
     ids = [ingest(body) for body in demo_bodies[:3]]
     db = get_db(app)
     claimed = claim(session, limit=10, lease_seconds=60, now=utcnow())
     taken = job_of(session, ids[0]).id
-    compute = worker._explain_group
+    compute = computing.explain_group
     reclaimed: list[int] = []
 
-    def compute_while_another_worker_claims(bundle, works, options):
+    def compute_while_another_worker_claims(bundle, works, **options):
         if not reclaimed:
             later = utcnow() + dt.timedelta(seconds=61)
             with db.transaction() as other:
                 reclaimed.extend(
                     claim(other, limit=10, lease_seconds=60, now=later, job_ids=[taken])
                 )
-        return compute(bundle, works, options)
+        return compute(bundle, works, **options)
 
-    monkeypatch.setattr(worker, "_explain_group", compute_while_another_worker_claims)
+    monkeypatch.setattr(computing, "explain_group", compute_while_another_worker_claims)
     assert process(db, claimed, WorkerOptions(counterfactuals=False)) == 2
     assert reclaimed == [taken]
     session.expire_all()
@@ -375,26 +369,3 @@ def test_a_claim_takes_explanations_first_and_few_searches(
     assert job_of(session, fresh).id in claimed
     later = claim(session, limit=10, lease_seconds=60, now=utcnow())  # no cap: the rest
     assert len(later) == 2
-
-
-def test_an_idle_poll_takes_no_sqlite_write_lock(app_overrides, committed_database_url) -> None:
-    """The due jobs are looked up in a read phase: a worker polling an idle queue does not
-    wait for (or hold up) the writer of an ingest request."""
-    import time
-
-    from portal import create_app
-    from portal.migrate import upgrade
-
-    url = committed_database_url("_idle_poll")
-    if not url.startswith("sqlite"):
-        pytest.skip("SQLite's single write lock")
-    db = get_db(create_app({**app_overrides, "database_url": url}))
-    with db.engine.begin() as conn:
-        upgrade(conn)
-    try:
-        with db.engine.connect() as writer, writer.begin():  # BEGIN IMMEDIATE: the lock
-            started = time.monotonic()
-            assert run_due(db, WorkerOptions()) == 0
-            assert time.monotonic() - started < 2  # not the 10 s busy timeout
-    finally:
-        db.engine.dispose()

@@ -17,7 +17,7 @@ import pytest
 from stdnum.dk import cpr as stdnum_cpr
 
 from explainers.loading import load_artifact
-from portal.api.cpr import passes_modulus_11
+from portal.decisions.cpr import passes_modulus_11
 from portal.demo import (
     BYGGESAG,
     LEDIGHED,
@@ -363,8 +363,8 @@ def test_the_portal_model_bundle_recomputes_every_model_output(
 
 
 def test_the_demo_uses_the_portal_cpr_rule() -> None:
-    """One century rule: the demo's birth dates are the API's (``portal.api.cpr``)."""
-    from portal.api import cpr
+    """One century rule: the demo's birth dates are the API's (``portal.decisions.cpr``)."""
+    from portal.decisions import cpr
     from portal.demo import catalog
 
     assert catalog.birth_date is cpr.birth_date

@@ -336,7 +336,7 @@ def test_unknown_category_is_an_error_not_ignored(models: dict[str, DemoModel]) 
 
 def test_demo_package_imports_no_web_or_database_code() -> None:
     """The data and models are pure; only ``seed.py`` (the CLI that posts them) is web-side.
-    Of the rest of the portal only ``portal.api.cpr`` (framework-free: the one CPR rule)."""
+    Of the rest of the portal only ``portal.decisions.cpr`` (framework-free: the one CPR rule)."""
     package = Path(__file__).resolve().parents[2] / "portal" / "demo"
     files = sorted(f for f in package.glob("*.py") if f.name != "seed.py")
     assert files
@@ -353,7 +353,7 @@ def test_demo_package_imports_no_web_or_database_code() -> None:
                 top = name.split(".")[0]
                 assert top not in {"flask", "flask_babel", "flask_wtf", "sqlalchemy", "wtforms"}
                 if top == "portal":
-                    allowed = name.startswith("portal.demo") or name == "portal.api.cpr"
+                    allowed = name.startswith("portal.demo") or name == "portal.decisions.cpr"
                     assert allowed, f"{file.name} imports {name}"
 
 

@@ -24,8 +24,8 @@ def test_demo_seed_goes_through_the_api_and_a_rerun_adds_nothing(
     app_overrides, committed_database_url
 ):
     from portal.crypto import lookup_key
+    from portal.decisions.dispatch import get_worker
     from portal.decisions.models import Decision, Delivery, Explanation
-    from portal.decisions.worker import get_worker
     from portal.demo import demo_citizens
     from portal.demo.seed import DEMO_SYSTEM
     from portal.migrate import upgrade

@@ -21,7 +21,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from portal.api.cpr import cpr_problem
+from portal.decisions.cpr import cpr_problem
 
 _STRICT = ConfigDict(extra="forbid", strict=True)
 
