@@ -33,8 +33,6 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql import ClauseElement
 from sqlalchemy.sql.dml import ValuesBase
 
-from portal.write_gate import refuse_writes_in_read_phase
-
 Processor = Callable[[Any], Any]
 
 
@@ -171,7 +169,6 @@ class DriverStatement:
         if len(prepared.parameters) != 1:
             raise ValueError("a single execution takes one prepared row")
         compiled, parameters = prepared.compiled, prepared.parameters[0]
-        refuse_writes_in_read_phase(driver.connection, compiled.sql)
         cursor = driver.connection.cursor()
         try:
             cursor.execute(compiled.sql, parameters)
@@ -191,7 +188,6 @@ class DriverStatement:
             return
         prepared = self._converted(driver, rows)
         compiled, parameters = prepared.compiled, prepared.parameters
-        refuse_writes_in_read_phase(driver.connection, compiled.sql)
         cursor = driver.connection.cursor()
         try:
             cursor.executemany(compiled.sql, parameters)

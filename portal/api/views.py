@@ -14,7 +14,7 @@ from portal.api.auth import Caller, authenticate
 from portal.api.jsonparse import parse_json
 from portal.api.signing import SYSTEM_HEADER, SignedHeaders, parse_headers
 from portal.config import Settings
-from portal.db import begin_read_phase, utcnow
+from portal.db import utcnow
 from portal.db_session import request_session
 from portal.decisions import services
 from portal.decisions.worker import nudge
@@ -64,19 +64,11 @@ def read_body(limit: int) -> bytes:
     return body
 
 
-def _signed(body: bytes, *, read_phase: bool = False) -> tuple[SignedHeaders, Caller]:
-    """The parsed headers and the calling system (401/403 otherwise).
-
-    ``read_phase``: the request reads before it writes (decisions), so on SQLite its
-    reading runs in a deferred read-only transaction, without the write lock; the service
-    ends it with ``begin_write_phase`` before it writes.
-    """
+def _signed(body: bytes) -> tuple[SignedHeaders, Caller]:
+    """The parsed headers and the calling system (401/403 otherwise)."""
     signed = parse_headers(request.headers)
-    session = request_session()
-    if read_phase:
-        begin_read_phase(session)
     system = authenticate(
-        session,
+        request_session(),
         signed,
         body,
         now=utcnow(),
@@ -105,7 +97,7 @@ def _answer(answer: services.Answer) -> tuple[Response, int]:
 @bp.post("/decisions")
 def post_decision() -> Any:
     body = read_body(_settings().max_webhook_bytes)
-    signed, system = _signed(body, read_phase=True)
+    signed, system = _signed(body)
     answer = services.receive_decision(
         request_session(), system, signed.webhook_id, parse_json(body), _options()
     )
@@ -115,7 +107,7 @@ def post_decision() -> Any:
 @bp.post("/decisions/batch")
 def post_batch() -> Any:
     body = read_body(_settings().max_batch_bytes)
-    signed, system = _signed(body, read_phase=True)
+    signed, system = _signed(body)
     answer = services.receive_batch(
         request_session(), system, signed.webhook_id, parse_json(body), _options()
     )
@@ -125,7 +117,7 @@ def post_batch() -> Any:
 @bp.get("/decisions/<public_id>")
 def get_decision(public_id: str) -> Any:
     body = read_body(_settings().max_webhook_bytes)
-    _, system = _signed(body, read_phase=True)  # reads only: it never takes the write lock
+    _, system = _signed(body)  # reads only: it never takes the write lock
     return jsonify(services.decision_status(request_session(), system, public_id))
 
 

@@ -30,7 +30,7 @@ from sqlalchemy.orm import Session
 from portal.api.schemas import BatchIn, BatchItemIn, DecisionIn
 from portal.canonical import canonical_json
 from portal.crypto import lookup_key
-from portal.db import begin_write_phase, new_public_id, utcnow
+from portal.db import new_public_id, utcnow
 from portal.db_driver import DriverStatement, Prepared, driver_for
 from portal.decisions.models import Decision, Delivery, Job, pending_job_values
 from portal.errors import NotFound, ValidationFailed
@@ -297,7 +297,6 @@ def _repeat(session: Session, system: Sender, existing: Delivery, digest: str, k
     """The answer to a key seen before: the first answer (200) or a 409."""
     if existing.body_sha256 == digest:
         return Answer(200, existing.response)
-    begin_write_phase(session)
     return Answer(409, _reused(session, system, existing.webhook_id, kind))
 
 
@@ -525,7 +524,6 @@ def receive_decision(
     dialect = session.get_bind().dialect
     delivery = _DELIVERY_CLAIM.prepare(dialect, [new.delivery])
     decision = _INSERTS[_DECISION.name].prepare(dialect, [new.decision])
-    begin_write_phase(session)
     if not _claim_delivery(session, delivery):  # the key is taken: a repeat
         existing = _delivery(session, system.id, webhook_id)
         if existing is None:  # taken and gone again: cannot happen (deliveries are kept)
@@ -618,7 +616,6 @@ def receive_batch(
     # converted before the write phase, so the write lock is held only for the statements
     prepared = _prepare_many(session, list(new.values())) if len(new) > 1 else None
 
-    begin_write_phase(session)
     batch_delivery = {
         "system_id": system.id,
         "webhook_id": webhook_id,

@@ -375,26 +375,3 @@ def test_a_claim_takes_explanations_first_and_few_searches(
     assert job_of(session, fresh).id in claimed
     later = claim(session, limit=10, lease_seconds=60, now=utcnow())  # no cap: the rest
     assert len(later) == 2
-
-
-def test_an_idle_poll_takes_no_sqlite_write_lock(app_overrides, committed_database_url) -> None:
-    """The due jobs are looked up in a read phase: a worker polling an idle queue does not
-    wait for (or hold up) the writer of an ingest request."""
-    import time
-
-    from portal import create_app
-    from portal.migrate import upgrade
-
-    url = committed_database_url("_idle_poll")
-    if not url.startswith("sqlite"):
-        pytest.skip("SQLite's single write lock")
-    db = get_db(create_app({**app_overrides, "database_url": url}))
-    with db.engine.begin() as conn:
-        upgrade(conn)
-    try:
-        with db.engine.connect() as writer, writer.begin():  # BEGIN IMMEDIATE: the lock
-            started = time.monotonic()
-            assert run_due(db, WorkerOptions()) == 0
-            assert time.monotonic() - started < 2  # not the 10 s busy timeout
-    finally:
-        db.engine.dispose()
