@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from flask import Blueprint, Response, current_app, flash, redirect, render_template, url_for
+from flask import Blueprint, Response, current_app, flash, redirect, url_for
 from flask_babel import gettext as _
 
 from portal.auth.principal import Principal, citizen_required, current_principal
@@ -20,7 +20,7 @@ from portal.cases.forms import RectificationForm, ReviewForm
 from portal.cases.pdf import render_pdf
 from portal.cases.presentation import present_case
 from portal.db import utcnow
-from portal.db_session import request_session
+from portal.db_session import render_page, request_session
 from portal.i18n import localized
 from portal.security import limiter
 
@@ -41,14 +41,14 @@ def _principal() -> Principal:
 @citizen_required
 def my_cases() -> str:
     cases = services.list_cases(request_session(), _principal())
-    return render_template("cases/list.html", cases=cases, status_labels=lang.STATUS_LABELS)
+    return render_page("cases/list.html", cases=cases, status_labels=lang.STATUS_LABELS)
 
 
 @bp.get("/mine-sager/<public_id>")
 @citizen_required
 def case(public_id: str) -> str:
     detail = services.view_case(request_session(), _principal(), public_id)
-    return render_template(
+    return render_page(
         "cases/case.html",
         page=present_case(detail),
         public_id=public_id,
@@ -62,7 +62,7 @@ def case(public_id: str) -> str:
 def case_pdf(public_id: str) -> Response:
     detail = services.view_case(request_session(), _principal(), public_id, action="decision.pdf")
     page = present_case(detail)
-    html = render_template(
+    html = render_page(
         "cases/case_pdf.html",
         page=page,
         public_id=public_id,
@@ -104,7 +104,7 @@ def _request_page(
         )
         return redirect(url_for("cases.case", public_id=public_id, _anchor="anmodninger"), 303)
     status = 400 if form.errors else 200
-    return render_template(
+    return render_page(
         "cases/request_form.html",
         form=form,
         public_id=public_id,
@@ -150,7 +150,7 @@ def rectification(public_id: str) -> Any:
 @bp.get("/mine-data")
 @citizen_required
 def my_data() -> str:
-    return render_template("cases/my_data.html")
+    return render_page("cases/my_data.html")
 
 
 @bp.get("/mine-data.json")
@@ -172,7 +172,7 @@ def my_data_json() -> Response:
 @citizen_required
 def my_data_pdf() -> Response:
     export = services.export_data(request_session(), _principal(), fmt="pdf")
-    html = render_template(
+    html = render_page(
         "cases/my_data_pdf.html",
         pages=[present_case(case) for case in export.cases],
         requests=presentation.request_rows(export.requests),
@@ -187,4 +187,4 @@ def my_data_pdf() -> Response:
 @citizen_required
 def access_log() -> str:
     events = services.access_log(request_session(), _principal())
-    return render_template("cases/access_log.html", entries=presentation.access_rows(events))
+    return render_page("cases/access_log.html", entries=presentation.access_rows(events))
