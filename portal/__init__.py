@@ -83,7 +83,9 @@ def _register_cli(app: Flask) -> None:
     register(app)
 
     from portal.demo.seed import register as register_demo_cli
+    from portal.oversight.cli import register as register_audit_cli
     from portal.registry.cli import register as register_registry_cli
 
     register_registry_cli(app)
     register_demo_cli(app)
+    register_audit_cli(app)

@@ -33,7 +33,7 @@ import logging
 import os
 import threading
 from collections import defaultdict, deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -51,7 +51,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
-from portal.db import Database, EncryptedJSON, begin_read_phase, begin_write_phase, utcnow
+from portal.db import Database, EncryptedJSON, utcnow
 from portal.decisions.explanations import build_payload, explanation_values
 from portal.decisions.models import Decision, Explanation, Job, pending_job_values
 from portal.oversight.audit import WORKER, PendingEvent, record_event, record_events
@@ -179,7 +179,6 @@ def claim(
                 break
     if not picked:
         return []
-    begin_write_phase(session)
     claimed = session.scalars(
         update(Job)
         .where(Job.id.in_(picked), _due(now))
@@ -278,8 +277,6 @@ def _counterfactual_group(bundle: Any, works: list[_Work], _options: WorkerOptio
 
 def _load_work(db: Database, job_ids: Sequence[int]) -> list[_Work]:
     with db.transaction() as session:
-        # only reads: on SQLite, without taking the write lock from the ingest requests
-        begin_read_phase(session)
         rows = session.execute(
             select(
                 Job.id,
@@ -551,7 +548,6 @@ def run_due(
     """Claim due jobs (optionally only ``job_ids``) and process them; returns jobs claimed."""
     options = options or WorkerOptions()
     with db.transaction() as session:
-        begin_read_phase(session)  # on SQLite, an idle poll takes no write lock
         claimed = claim(
             session,
             limit=options.batch_size,
@@ -627,6 +623,9 @@ class InProcessWorker:
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self._pid: int | None = None
+        #: Other work on this thread after each round, each quick and never raising: the
+        #: audit sealer (``portal.oversight.sealer.PeriodicSealer``).
+        self.periodic: list[Callable[[], object]] = []
 
     def ensure_started(self) -> None:
         """Start the thread (again after a fork: threads do not survive one)."""
@@ -658,6 +657,8 @@ class InProcessWorker:
             except Exception as exc:  # keep the thread alive (e.g. database restarting)
                 log.warning("explanation worker round failed: %s", type(exc).__name__)
                 claimed = 0
+            for task in self.periodic:
+                task()
             if not claimed:
                 self._wake.wait(self.poll_seconds)
                 self._wake.clear()
@@ -678,6 +679,10 @@ def init_app(app: Flask) -> None:
         get_db(app), WorkerOptions.from_settings(settings), settings.worker_poll_ms / 1000
     )
     app.extensions[_EXTENSION] = worker
+    # The audit sealer rides on the worker's thread (see portal.oversight.sealer).
+    from portal.oversight.sealer import PeriodicSealer
+
+    worker.periodic.append(PeriodicSealer.from_settings(get_db(app), settings))
 
     @app.before_request
     def _start_worker() -> None:
