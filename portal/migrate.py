@@ -36,4 +36,9 @@ def grant_app_role(connection: Connection, role: str) -> None:
     if connection.dialect.name != "postgresql":
         raise RuntimeError("roles and grants are for PostgreSQL")
     connection.execute(text("SELECT set_config('portal.app_role', :role, true)"), {"role": role})
-    connection.exec_driver_sql(APP_ROLE_SQL.read_text(encoding="utf-8"))
+    # (on the driver with no parameters: the file's format('%I') is not a placeholder)
+    cursor = connection.connection.cursor()
+    try:
+        cursor.execute(APP_ROLE_SQL.read_text(encoding="utf-8"))
+    finally:
+        cursor.close()

@@ -23,7 +23,7 @@ def register_audit_sealer(celery: Celery, database: Callable[[], tuple[Database,
     configuration is read, from ``Settings.audit_seal_seconds``). ``database`` gives the
     worker process's database and settings."""
 
-    @celery.task(name=SEAL_TASK, ignore_result=True)
+    @celery.task(name=SEAL_TASK, ignore_result=True, shared=False)
     def seal_audit_trail() -> int:
         from portal.oversight.sealer import seal_all
 
@@ -33,7 +33,7 @@ def register_audit_sealer(celery: Celery, database: Callable[[], tuple[Database,
     def schedule(sender: Celery, **_: Any) -> None:
         from portal.config import Settings
 
-        entry = {"task": SEAL_TASK, "schedule": float(Settings.load().audit_seal_seconds)}
-        sender.conf.beat_schedule = {**(sender.conf.beat_schedule or {}), BEAT_ENTRY: entry}
+        seconds = float(Settings.load().audit_seal_seconds)
+        sender.add_periodic_task(seconds, seal_audit_trail.s(), name=BEAT_ENTRY)
 
-    celery.on_configure.connect(schedule, weak=False)
+    celery.on_after_configure.connect(schedule, weak=False)
