@@ -286,6 +286,48 @@ def rate(
 SLICE_SECONDS = 5.0
 
 
+class Sampler:
+    """Polls pg_stat_activity of the database every 20 ms while a slice runs: how often a
+    backend waited for a lock, and how often one sat idle in a transaction (a request
+    holding its transaction while it does something else, such as rendering). Unlike the
+    rates, these do not depend on how much CPU the shared machine leaves the workers."""
+
+    QUERY = text(
+        "SELECT count(*) FILTER (WHERE wait_event_type = 'Lock'),"
+        " count(*) FILTER (WHERE state LIKE 'idle in transaction%%')"
+        " FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
+    )
+
+    def __init__(self, url: str) -> None:
+        self.engine = create_engine(url, isolation_level="AUTOCOMMIT")
+        self.samples = self.waiting = self.idle = 0
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def __enter__(self) -> Sampler:
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._run)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: Any) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+
+    def _run(self) -> None:
+        with self.engine.connect() as conn:
+            while not self._stop.wait(0.02):
+                waiting, idle = conn.execute(self.QUERY).one()
+                self.samples += 1
+                self.waiting += bool(waiting)
+                self.idle += bool(idle)
+
+    def shares(self) -> tuple[float, float]:
+        n = max(self.samples, 1)
+        return self.waiting / n, self.idle / n
+
+
 def start(workers: int, env: dict[str, str], log_dir: Path) -> tuple[Any, int]:
     """``gunicorn -w N --no-control-socket wsgi:app`` (sync workers), ready."""
     port = free_port()
@@ -323,17 +365,25 @@ def workers_run(url: str, seconds: float, log_dir: Path) -> dict[str, dict[int, 
             servers[workers] = start(workers, env, log_dir)
         for kind, path in paths.items():
             totals = {workers: [0.0, 0.0] for workers in servers}  # answers, cpu-seconds
+            samplers = {workers: Sampler(url) for workers in servers}
             for proc, port in servers.values():
                 rate(proc, port, path, cookies, 3.0)  # warm every worker
             for _ in range(max(1, round(seconds / SLICE_SECONDS))):
                 for workers, (proc, port) in servers.items():
-                    per_second, cores = rate(proc, port, path, cookies, SLICE_SECONDS)
+                    with samplers[workers]:
+                        per_second, cores = rate(proc, port, path, cookies, SLICE_SECONDS)
                     totals[workers][0] += per_second * SLICE_SECONDS
                     totals[workers][1] += cores * SLICE_SECONDS
             spent = max(1, round(seconds / SLICE_SECONDS)) * SLICE_SECONDS
             for workers, (answers, cpu) in totals.items():
-                rates[kind][workers] = (answers / spent, cpu / spent)
-                print(f"-w {workers} {kind:4}: {answers / spent:6.1f} /s, {cpu / spent:.2f} cores")
+                waiting, idle = samplers[workers].shares()
+                samplers[workers].engine.dispose()
+                rates[kind][workers] = (answers / spent, cpu / spent, waiting, idle)
+                print(
+                    f"-w {workers} {kind:4}: {answers / spent:6.1f} /s, {cpu / spent:.2f} cores,"
+                    f" lock wait {waiting:.0%}, idle in transaction {idle:.0%}",
+                    flush=True,
+                )
     finally:
         for proc, _port in servers.values():
             stop(proc)
@@ -345,14 +395,14 @@ def workers_main(args: argparse.Namespace) -> int:
         rates = workers_run(args.postgres, args.seconds, Path(tmp))
     at = dt.datetime.now(dt.UTC)
     print(
-        "\n| run (UTC) | kind | -w 1 (/s) | -w 2 (/s) | ratio | cores used -w 1 | -w 2 |"
-        "\n|---|---|---:|---:|---:|---:|---:|"
+        "\n| run (UTC) | kind | -w 1 (/s) | -w 2 (/s) | ratio | cores -w 1 / -w 2 |"
+        " lock wait -w 2 | idle in transaction -w 2 |\n|---|---|---:|---:|---:|---:|---:|---:|"
     )
     for kind, label in (("page", "explanation page"), ("pdf", "explanation PDF")):
-        (one, cores_one), (two, cores_two) = rates[kind][1], rates[kind][2]
+        (one, cores_one, _, _), (two, cores_two, waiting, idle) = rates[kind][1], rates[kind][2]
         print(
             f"| {at:%Y-%m-%d %H:%M} | {label} | {one:.1f} | {two:.1f} | {two / one:.2f} |"
-            f" {cores_one:.2f} | {cores_two:.2f} |"
+            f" {cores_one:.2f} / {cores_two:.2f} | {waiting:.0%} | {idle:.0%} |"
         )
     return 0
 

@@ -9,7 +9,8 @@ their reads. A GET view that really writes (an OpenID Connect callback stores th
 is marked with :func:`writes`.
 
 No request holds a transaction while it renders: a view that renders calls
-:func:`finish_unit_of_work` (``render_page`` does it) before the template or PDF is made.
+:func:`finish_unit_of_work` (``render_page`` does it) before the template or PDF is made;
+a view with heavy presentation work calls it as soon as its service has returned.
 That is the same single commit point, reached early: the session is committed and closed,
 so a template that would lazy-load from the database fails loudly (DetachedInstanceError)
 instead of quietly beginning a new transaction, and another ``request_session()`` in the

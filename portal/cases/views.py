@@ -20,7 +20,7 @@ from portal.cases.forms import RectificationForm, ReviewForm
 from portal.cases.pdf import render_pdf
 from portal.cases.presentation import present_case
 from portal.db import utcnow
-from portal.db_session import render_page, request_session
+from portal.db_session import finish_unit_of_work, render_page, request_session
 from portal.i18n import localized
 from portal.security import limiter
 
@@ -48,6 +48,7 @@ def my_cases() -> str:
 @citizen_required
 def case(public_id: str) -> str:
     detail = services.view_case(request_session(), _principal(), public_id)
+    finish_unit_of_work()  # the service loaded everything: present and render without it
     return render_page(
         "cases/case.html",
         page=present_case(detail),
@@ -61,6 +62,7 @@ def case(public_id: str) -> str:
 @citizen_required
 def case_pdf(public_id: str) -> Response:
     detail = services.view_case(request_session(), _principal(), public_id, action="decision.pdf")
+    finish_unit_of_work()
     page = present_case(detail)
     html = render_page(
         "cases/case_pdf.html",
@@ -172,6 +174,7 @@ def my_data_json() -> Response:
 @citizen_required
 def my_data_pdf() -> Response:
     export = services.export_data(request_session(), _principal(), fmt="pdf")
+    finish_unit_of_work()
     html = render_page(
         "cases/my_data_pdf.html",
         pages=[present_case(case) for case in export.cases],
