@@ -26,6 +26,17 @@ def register(app: Flask) -> None:
             upgrade(connection, revision)
         click.echo(f"database at {revision}")
 
+    @db_group.command("grant-app-role")
+    @click.argument("role")
+    def db_grant_app_role(role: str) -> None:
+        """PostgreSQL: grant ROLE what the portal needs (audit tables: INSERT and SELECT
+        only); run as the tables' owner, after every upgrade."""
+        from portal.migrate import grant_app_role
+
+        with get_db(app).engine.begin() as connection:
+            grant_app_role(connection, role)
+        click.echo(f"granted {role}")
+
     @app.cli.group("keys")
     def keys_group() -> None:
         """Encryption keys."""

@@ -24,7 +24,15 @@ MIN_SECRET_LENGTH = 32
 _DEV_SECRET = "dev-secret-key-not-for-production-0123456789"  # noqa: S105
 _DEV_ENCRYPTION_KEY = base64.urlsafe_b64encode(b"dev-encryption-key-not-for-prod!").decode()
 _DEV_LOOKUP_KEY = "dev-lookup-key-not-for-production-0123456789"
-_KNOWN_WEAK = {_DEV_SECRET, _DEV_ENCRYPTION_KEY, _DEV_LOOKUP_KEY, "changeme", "secret"}
+_DEV_AUDIT_CHECKPOINT_KEY = "dev-audit-checkpoint-key-not-for-production-0123"
+_KNOWN_WEAK = {
+    _DEV_SECRET,
+    _DEV_ENCRYPTION_KEY,
+    _DEV_LOOKUP_KEY,
+    _DEV_AUDIT_CHECKPOINT_KEY,
+    "changeme",
+    "secret",
+}
 
 
 class ConfigError(RuntimeError):
@@ -90,6 +98,11 @@ class Settings:
     max_upload_bytes: int = 64 * 1024 * 1024
     explanation_job_attempts: int = 5
     audit_retention_days: int = 400
+    # HMAC key that signs the audit chain's checkpoints. It must not be stored in the
+    # database (whoever can rewrite the database must not be able to sign a checkpoint).
+    audit_checkpoint_key: str = ""
+    # The sealer (in the worker) chains new audit events this often (seconds).
+    audit_seal_seconds: int = 1
     citizen_oidc: OIDCProvider = field(default_factory=OIDCProvider)
     staff_oidc: OIDCProvider = field(default_factory=OIDCProvider)
     # --- login and sessions (portal/auth) ---
@@ -165,6 +178,7 @@ class Settings:
             secret_key=self.secret_key or _DEV_SECRET,
             encryption_key=self.encryption_key or _DEV_ENCRYPTION_KEY,
             lookup_key=self.lookup_key or _DEV_LOOKUP_KEY,
+            audit_checkpoint_key=self.audit_checkpoint_key or _DEV_AUDIT_CHECKPOINT_KEY,
             database_url=self.database_url or f"sqlite:///{INSTANCE_DIR / 'portal.db'}",
         )
 
@@ -181,6 +195,12 @@ class Settings:
             if len(self.lookup_key) < MIN_SECRET_LENGTH or self.lookup_key in _KNOWN_WEAK:
                 problems.append(
                     f"PORTAL_LOOKUP_KEY is missing or weak (at least {MIN_SECRET_LENGTH} chars)"
+                )
+            key = self.audit_checkpoint_key
+            if len(key) < MIN_SECRET_LENGTH or key in _KNOWN_WEAK:
+                problems.append(
+                    "PORTAL_AUDIT_CHECKPOINT_KEY is missing or weak"
+                    f" (at least {MIN_SECRET_LENGTH} chars)"
                 )
             if not self.database_url:
                 problems.append("PORTAL_DATABASE_URL is missing")

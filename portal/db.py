@@ -8,22 +8,16 @@ from __future__ import annotations
 
 import datetime as dt
 import secrets
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, ClassVar
 
 from sqlalchemy import JSON, DateTime, LargeBinary, MetaData, create_engine, event
-from sqlalchemy.engine import Connection, Engine, make_url
-from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.orm import DeclarativeBase, ORMExecuteState, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
 from portal.crypto import active_key_ring
-from portal.write_gate import (
-    GatedConnection,
-    begin_immediate,
-    gate_path,
-    refuse_writes_in_read_phase,
-)
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -86,8 +80,7 @@ class EncryptedJSON(TypeDecorator[Any]):
         return None if value is None else active_key_ring().decrypt_json(bytes(value))
 
 
-def _sqlite_pragmas(dbapi_connection: Any, _record: Any, gate: str | None) -> None:
-    dbapi_connection.gate = gate  # see portal.write_gate
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     # Let SQLAlchemy, not pysqlite, decide where transactions begin (savepoints need it).
     dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
@@ -99,47 +92,105 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any, gate: str | None) -> No
     cursor.close()
 
 
-#: Connection execution option: begin a deferred, read-only transaction (SQLite only).
-READ_ONLY_OPTION = "portal_read_only"
-_READ_PHASE = "portal_read_phase"
+# --- how transactions begin on SQLite -------------------------------------------------------
+#
+# SQLite has one write lock per database. A *deferred* transaction (plain BEGIN) takes no
+# lock until it first writes; if another connection committed since the transaction first
+# read, that first write fails at once with SQLITE_BUSY (its snapshot is stale), and
+# busy_timeout cannot wait that out. So there are exactly two kinds of transaction:
+#
+# - write transactions (the default: POST/PUT/DELETE requests, the worker, CLI commands)
+#   begin IMMEDIATE, i.e. take the write lock at BEGIN and wait for it in busy_timeout;
+# - read-only units of work (page views: GET/HEAD, see ``begin_read_only``) begin deferred
+#   and take no lock at all. They never write: a write through their session is refused
+#   before it runs (``WriteInReadOnly``). Whatever they must store (their audit events) is
+#   handed to ``after_reads`` and written by ``commit_unit_of_work`` after the read
+#   transaction has ended, in a write transaction of its own that begins IMMEDIATE: it
+#   holds the write lock for those few statements only and has no old snapshot to upgrade.
+#
+# PostgreSQL needs none of this (row locks, READ COMMITTED); read-only units of work behave
+# the same there (writes refused, the deferred writes after the reads), so both databases
+# run one code path.
+
+#: Connection execution option: begin this connection's transaction deferred (SQLite).
+_DEFERRED = "portal_deferred"
+_READ_ONLY = "portal.read_only"
+_AFTER_READS = "portal.after_reads"
 
 
 def _sqlite_begin(conn: Connection) -> None:
-    # Nearly every request writes (decisions, audit events), so a transaction takes the write
-    # lock at BEGIN: a deferred transaction that later writes can fail with SQLITE_BUSY when
-    # another writer committed in between, and busy_timeout cannot help then. The one
-    # exception is a transaction begun with READ_ONLY_OPTION (``begin_read_phase``): it is
-    # deferred (no lock) and anything but a SELECT in it fails at once (``portal.write_gate``),
-    # so it can never be upgraded to a write transaction.
-    # (on the driver's connection: SQLAlchemy leaves BEGIN to us with pysqlite)
+    # (on the driver's connection: with pysqlite SQLAlchemy leaves BEGIN to us)
     driver = conn.connection.driver_connection
     assert driver is not None
-    if conn.get_execution_options().get(READ_ONLY_OPTION) and isinstance(driver, GatedConnection):
-        driver.begin_read_phase()
-    else:
-        begin_immediate(driver)
-
-
-def _sqlite_statement(
-    conn: Connection, _cursor: Any, statement: str, *_args: Any, **_kwargs: Any
-) -> None:
-    # Statements run through SQLAlchemy; those run on the driver (portal.db_driver) check too.
-    refuse_writes_in_read_phase(conn.connection.driver_connection, statement)
+    driver.execute("BEGIN" if conn.get_execution_options().get(_DEFERRED) else "BEGIN IMMEDIATE")
 
 
 def make_engine(url: str, **kwargs: Any) -> Engine:
     if url.startswith("sqlite"):
-        gate = gate_path(make_url(url).database or "")
-        engine = create_engine(
-            url,
-            connect_args={"check_same_thread": False, "factory": GatedConnection},
-            **kwargs,
-        )
-        event.listen(engine, "connect", lambda conn, record: _sqlite_pragmas(conn, record, gate))
+        engine = create_engine(url, connect_args={"check_same_thread": False}, **kwargs)
+        event.listen(engine, "connect", _sqlite_pragmas)
         event.listen(engine, "begin", _sqlite_begin)
-        event.listen(engine, "before_cursor_execute", _sqlite_statement)
         return engine
     return create_engine(url, pool_pre_ping=True, **kwargs)
+
+
+class WriteInReadOnly(RuntimeError):
+    """A read-only unit of work (a page view) tried to write. Page views only read; what
+    they must store goes through ``after_reads`` (audit events do); a GET view that really
+    writes is marked with ``portal.db_session.writes``."""
+
+
+def begin_read_only(session: Session) -> None:
+    """Make ``session``'s unit of work read-only until ``commit_unit_of_work``.
+
+    On SQLite its transaction begins deferred (no lock; unless the session is bound to a
+    connection rather than an engine, as in the tests' rolled-back transaction). On every
+    database, a flush with changes or an INSERT/UPDATE/DELETE through the session raises
+    :class:`WriteInReadOnly` before anything runs.
+    """
+    session.info[_READ_ONLY] = True
+    bind = session.get_bind()
+    if isinstance(bind, Engine) and bind.dialect.name == "sqlite" and not session.in_transaction():
+        session.connection(execution_options={_DEFERRED: True})
+
+
+def is_read_only(session: Session) -> bool:
+    return bool(session.info.get(_READ_ONLY))
+
+
+def after_reads(session: Session, write: Callable[[Session], None]) -> None:
+    """Run ``write(session)`` at the unit of work's commit, after its reads have ended, in
+    a write transaction of its own (see ``commit_unit_of_work``)."""
+    session.info.setdefault(_AFTER_READS, []).append(write)
+
+
+def commit_unit_of_work(session: Session) -> None:
+    """Commit ``session``'s unit of work (the single commit point of a request).
+
+    A read-only unit of work first ends its read transaction (it wrote nothing), then runs
+    the writes handed to ``after_reads`` in a new transaction (BEGIN IMMEDIATE on SQLite)
+    and commits that: the writes wait for SQLite's write lock only as long as other
+    writers' statements take, and never hit a stale read snapshot.
+    """
+    writes: list[Callable[[Session], None]] = session.info.pop(_AFTER_READS, [])
+    session.commit()
+    session.info.pop(_READ_ONLY, None)
+    if writes:
+        for write in writes:
+            write(session)
+        session.commit()
+
+
+def _refuse_flush(session: Session, _context: Any, _instances: Any) -> None:
+    if session.info.get(_READ_ONLY) and (session.new or session.dirty or session.deleted):
+        raise WriteInReadOnly("a read-only unit of work (a page view) tried to store changes")
+
+
+def _refuse_dml(state: ORMExecuteState) -> None:
+    if state.session.info.get(_READ_ONLY) and (
+        state.is_insert or state.is_update or state.is_delete
+    ):
+        raise WriteInReadOnly("a read-only unit of work (a page view) ran a write statement")
 
 
 class Database:
@@ -149,6 +200,8 @@ class Database:
         self.url = url
         self.engine = make_engine(url, **engine_kwargs)
         self.session_factory = sessionmaker(bind=self.engine, expire_on_commit=False)
+        event.listen(self.session_factory, "before_flush", _refuse_flush)
+        event.listen(self.session_factory, "do_orm_execute", _refuse_dml)
 
     @property
     def is_sqlite(self) -> bool:
@@ -167,50 +220,14 @@ class Database:
         finally:
             session.close()
 
-
-# --- the read phase of a request (SQLite) -------------------------------------------------------
-
-
-def begin_read_phase(session: Session) -> None:
-    """Let the session's next transaction be a deferred, read-only one, on SQLite.
-
-    For a request that first only reads (signature check, lookups, validation) and then
-    writes: the reading runs without the database's single write lock, so other writers
-    are not held up by it, and ``begin_write_phase`` ends it before the first write (which
-    then begins a ``BEGIN IMMEDIATE`` transaction). A no-op on PostgreSQL, when the session
-    is already in a transaction, and when the session is bound to a connection rather than
-    an engine (the tests' savepoint-bound connection): there, everything stays one
-    transaction as before.
-    """
-    bind = session.get_bind()
-    if not isinstance(bind, Engine) or bind.dialect.name != "sqlite" or session.in_transaction():
-        return
-    session.connection(execution_options={READ_ONLY_OPTION: True})
-    session.info[_READ_PHASE] = True
-
-
-def in_read_phase(session: Session) -> bool:
-    return bool(session.info.get(_READ_PHASE))
-
-
-def begin_write_phase(session: Session) -> None:
-    """End the read phase begun by ``begin_read_phase``, if any; a no-op otherwise.
-
-    The read-only transaction is committed (it wrote nothing: only SELECTs could run in it)
-    and a ``BEGIN IMMEDIATE`` transaction is begun on the same connection, so from here on
-    the request holds the write lock, exactly as without a read phase. This happens on the
-    driver's connection, under the session's transaction: with pysqlite SQLAlchemy leaves
-    BEGIN to us and its commit or rollback applies to whatever transaction SQLite has open,
-    so the session keeps its connection, its loaded objects and its single commit point.
-    What was read may have changed since: the writes that follow must not depend on it
-    for correctness (the unique constraints decide races, as on PostgreSQL under READ
-    COMMITTED).
-    """
-    if not session.info.pop(_READ_PHASE, False):
-        return
-    if session.new or session.dirty or session.deleted or session.in_nested_transaction():
-        raise RuntimeError("begin_write_phase: changes or a savepoint in the read phase")
-    driver = session.connection().connection.driver_connection
-    assert driver is not None
-    driver.commit()  # the read-only transaction, and with it the read phase
-    begin_immediate(driver)
+    @contextmanager
+    def reading(self) -> Iterator[Session]:
+        """A short read-only unit of work (``begin_read_only``: no lock on SQLite); it ends
+        without writing anything."""
+        session = self.session_factory()
+        try:
+            begin_read_only(session)
+            yield session
+        finally:
+            session.rollback()
+            session.close()

@@ -5,11 +5,13 @@ from portal.cases.models import CitizenRequest
 from portal.db import Base
 from portal.decisions.models import Decision, Delivery, Explanation, Job
 from portal.letters.models import LetterAttachment, OversightRecord
-from portal.oversight.models import AuditEvent
+from portal.oversight.models import AuditCheckpoint, AuditEvent, AuditSeal
 from portal.registry.models import ModelArtifact, ModelVersion, System, WebhookSecret
 
 __all__ = [
+    "AuditCheckpoint",
     "AuditEvent",
+    "AuditSeal",
     "Base",
     "CitizenAccount",
     "CitizenRequest",

@@ -18,6 +18,7 @@ def production_settings(**overrides: object) -> Settings:
         "secret_key": STRONG,
         "encryption_key": STRONG_KEY,
         "lookup_key": STRONG,
+        "audit_checkpoint_key": "c" * 40,
         "database_url": "postgresql+psycopg://db/portal",
         "base_url": "https://forklaring.kk.dk",
         "citizen_oidc": OIDCProvider(

@@ -24,6 +24,8 @@ def test_production_with_strong_settings_is_accepted() -> None:
         ({"encryption_key": ""}, "PORTAL_ENCRYPTION_KEY is missing"),
         ({"encryption_key": "bm90IDMyIGJ5dGVz"}, "not 32 bytes"),
         ({"lookup_key": ""}, "PORTAL_LOOKUP_KEY"),
+        ({"audit_checkpoint_key": ""}, "PORTAL_AUDIT_CHECKPOINT_KEY"),
+        ({"audit_checkpoint_key": "short"}, "PORTAL_AUDIT_CHECKPOINT_KEY"),
         ({"demo": True}, "PORTAL_DEMO"),
         ({"base_url": "http://forklaring.kk.dk"}, "https"),
     ],

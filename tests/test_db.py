@@ -1,4 +1,6 @@
-"""The read phase of a request on SQLite: reads without the write lock, writes refused."""
+"""How transactions begin on SQLite: write units of work take the lock at BEGIN; read-only
+ones (page views) take none, refuse writes, and write what they hand to ``after_reads``
+in a transaction of their own after their reads."""
 
 from __future__ import annotations
 
@@ -7,20 +9,24 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import column, insert, select, table, text
+from sqlalchemy import column, insert, select, table, text, update
 from sqlalchemy.orm import Session
 
-from portal.db import Database, begin_read_phase, begin_write_phase, in_read_phase
-from portal.write_gate import WriteInReadPhase
+from portal.db import (
+    Database,
+    WriteInReadOnly,
+    after_reads,
+    begin_read_only,
+    commit_unit_of_work,
+)
 
 NOTE = table("note", column("n"))
-INSERT_NOTE = insert(NOTE)
 COUNT_NOTES = select(text("count(*)")).select_from(NOTE)
 
 
 @pytest.fixture
 def database(tmp_path: Path) -> Iterator[Database]:
-    database = Database(f"sqlite:///{tmp_path / 'phases.db'}")
+    database = Database(f"sqlite:///{tmp_path / 'units.db'}")
     with database.engine.begin() as conn:
         conn.execute(text("CREATE TABLE note (n INTEGER)"))
     yield database
@@ -34,30 +40,44 @@ def session(database: Database) -> Iterator[Session]:
     session.close()
 
 
+@pytest.fixture
+def other(database: Database) -> Iterator[sqlite3.Connection]:
+    """Another connection that never waits for the lock (timeout 0)."""
+    conn = sqlite3.connect(database.engine.url.database or "", isolation_level=None, timeout=0)
+    yield conn
+    conn.close()
+
+
 def notes(database: Database) -> int:
     with database.session_factory() as session:
         return int(session.scalar(COUNT_NOTES) or 0)
 
 
-def test_the_read_phase_holds_no_lock_and_the_write_phase_does(database, session) -> None:
-    begin_read_phase(session)
-    assert in_read_phase(session)
-    assert session.scalar(COUNT_NOTES) == 0
-    other = sqlite3.connect(database.engine.url.database, isolation_level=None, timeout=0)
-    try:
-        # another writer gets in at once while the read phase is open ...
-        other.execute("BEGIN IMMEDIATE")
-        other.execute("INSERT INTO note VALUES (1)")
-        other.execute("COMMIT")
-        begin_write_phase(session)
-        assert not in_read_phase(session)
-        session.execute(INSERT_NOTE, {"n": 2})
-        # ... but not once the write phase began
-        with pytest.raises(sqlite3.OperationalError, match="locked"):
-            other.execute("BEGIN IMMEDIATE")
-    finally:
-        other.close()
+def write_one(conn: sqlite3.Connection, n: int) -> None:
+    conn.execute("BEGIN IMMEDIATE")
+    conn.execute("INSERT INTO note VALUES (?)", (n,))
+    conn.execute("COMMIT")
+
+
+def test_a_write_unit_of_work_holds_the_lock_from_begin(database, session, other) -> None:
+    assert session.scalar(COUNT_NOTES) == 0  # only a read so far, but BEGIN IMMEDIATE ran
+    with pytest.raises(sqlite3.OperationalError, match="locked"):
+        write_one(other, 1)
     session.commit()
+    write_one(other, 1)
+
+
+def test_a_read_only_unit_of_work_holds_no_lock_and_writes_after_its_reads(
+    database, session, other
+) -> None:
+    begin_read_only(session)
+    assert session.scalar(COUNT_NOTES) == 0
+    # Another writer commits while the read transaction is open: it is not held up, and
+    # the reader's own write below cannot hit its now stale snapshot (SQLITE_BUSY).
+    write_one(other, 1)
+    assert session.scalar(COUNT_NOTES) == 0  # (the reader's snapshot)
+    after_reads(session, lambda s: s.execute(insert(NOTE).values(n=2)))
+    commit_unit_of_work(session)
     assert notes(database) == 2
 
 
@@ -65,44 +85,36 @@ def test_the_read_phase_holds_no_lock_and_the_write_phase_does(database, session
     "write",
     [
         pytest.param(lambda s: s.execute(insert(NOTE).values(n=1)), id="core insert"),
-        pytest.param(lambda s: s.execute(text("DELETE FROM note")), id="text delete"),
-        pytest.param(lambda s: s.execute(INSERT_NOTE, [{"n": 1}, {"n": 2}]), id="core executemany"),
+        pytest.param(lambda s: s.execute(update(NOTE).values(n=1)), id="core update"),
     ],
 )
-def test_a_write_in_the_read_phase_is_refused_before_it_runs(database, session, write) -> None:
-    begin_read_phase(session)
+def test_a_write_in_a_read_only_unit_of_work_is_refused_before_it_runs(
+    database, session, write
+) -> None:
+    begin_read_only(session)
     session.scalar(COUNT_NOTES)
-    with pytest.raises(WriteInReadPhase):
+    with pytest.raises(WriteInReadOnly):
         write(session)
-    session.commit()  # what the request's commit would do after the error
+    session.rollback()
     assert notes(database) == 0
 
 
-def test_the_read_phase_ends_with_its_transaction(database, session) -> None:
-    # A request answered in its read phase (a 401, say) returns its connection to the pool:
-    # the next transaction on it writes as usual.
-    begin_read_phase(session)
-    driver = session.connection().connection.driver_connection
-    assert driver.read_phase
-    session.commit()
-    assert not driver.read_phase
-    session.execute(INSERT_NOTE, {"n": 1})
-    assert session.connection().connection.driver_connection is driver
+def test_the_next_unit_of_work_on_the_connection_writes_as_usual(database, session, other):
+    begin_read_only(session)
+    session.scalar(COUNT_NOTES)
+    commit_unit_of_work(session)
+    session.execute(insert(NOTE).values(n=1))  # a new transaction: BEGIN IMMEDIATE again
+    with pytest.raises(sqlite3.OperationalError, match="locked"):
+        write_one(other, 2)
     session.commit()
     assert notes(database) == 1
 
 
-def test_changing_phases_sends_sqlite_no_pragma(database, session) -> None:
-    # Switching a pragma such as query_only makes SQLite prepare every cached statement
-    # again (~0.2 ms a decision request), so the phases are BEGIN, COMMIT and BEGIN
-    # IMMEDIATE around the request's own statements, and nothing else.
-    begin_read_phase(session)
-    driver = session.connection().connection.driver_connection
-    sent: list[str] = []
-    driver.set_trace_callback(sent.append)
-    session.scalar(COUNT_NOTES)
-    begin_write_phase(session)
-    session.execute(INSERT_NOTE, {"n": 1})
-    session.commit()
-    driver.set_trace_callback(None)
-    assert [s.split()[0].upper() for s in sent] == ["SELECT", "COMMIT", "BEGIN", "INSERT", "COMMIT"]
+def test_reading_sends_sqlite_only_begin_and_the_reads(database) -> None:
+    with database.reading() as session:
+        driver = session.connection().connection.driver_connection
+        sent: list[str] = []
+        driver.set_trace_callback(sent.append)
+        session.scalar(COUNT_NOTES)
+        driver.set_trace_callback(None)
+    assert [s.split()[0].upper() for s in sent] == ["SELECT"]

@@ -7,9 +7,9 @@ import datetime as dt
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Connection, inspect, text
+from sqlalchemy import JSON, Connection, bindparam, inspect, text
 
-from portal.db import make_engine
+from portal.db import UTCDateTime, make_engine
 from portal.migrate import alembic_config, downgrade, upgrade
 from portal.models import Base
 
@@ -140,5 +140,62 @@ def test_0002_0003_move_the_blobs_and_give_jobs_their_system_and_back(
                 (1, ARTIFACT + b"\x01", BACKGROUND),
                 (2, ARTIFACT + b"\x02", None),
             ]
+    finally:
+        engine.dispose()
+
+
+def test_0004_moves_the_existing_chain_into_audit_seal_and_back(committed_database_url) -> None:
+    """Events chained the old way (hashes in the row) keep their hashes: 0004 makes them the
+    first seals, in id order, and the chain verifies; a downgrade puts them back."""
+    from sqlalchemy.orm import Session
+
+    from portal.oversight.audit import GENESIS, entry_hash, verify_chain
+
+    engine = make_engine(committed_database_url("_audit_chain"))
+    at = dt.datetime(2026, 6, 1, 12, 0, tzinfo=dt.UTC)
+    rows = []
+    prev = GENESIS
+    for n in range(3):
+        row = {
+            "occurred_at": at + dt.timedelta(minutes=n),
+            "actor_kind": "citizen",
+            "actor_ref": "self",
+            "actor_role": "citizen",
+            "action": "decision.viewed",
+            "purpose": "own-case",
+            "decision_public_id": f"d{n}",
+            "subject_key": "k" * 64,
+            "details": {"n": n},
+        }
+        row["prev_hash"], row["entry_hash"] = prev, entry_hash(prev, row)
+        prev = row["entry_hash"]
+        rows.append(row)
+    try:
+        with engine.begin() as conn:
+            upgrade(conn, "0003")
+            for row in rows:
+                conn.execute(
+                    text(
+                        "INSERT INTO audit_event (occurred_at, actor_kind, actor_ref,"
+                        " actor_role, action, purpose, decision_public_id, subject_key,"
+                        " details, prev_hash, entry_hash) VALUES (:occurred_at, :actor_kind,"
+                        " :actor_ref, :actor_role, :action, :purpose, :decision_public_id,"
+                        " :subject_key, :details, :prev_hash, :entry_hash)"
+                    ).bindparams(
+                        bindparam("occurred_at", type_=UTCDateTime()),
+                        bindparam("details", type_=JSON()),
+                    ),
+                    row,
+                )
+            upgrade(conn, "0004")
+            assert "entry_hash" not in _columns(conn, "audit_event")
+            seals = conn.execute(text("SELECT seq, entry_hash FROM audit_seal ORDER BY seq")).all()
+            assert seals == [(n + 1, row["entry_hash"]) for n, row in enumerate(rows)]
+            report = verify_chain(Session(bind=conn))
+            assert report.ok, report.problem
+            assert report.checked == 3
+            downgrade(conn, "0003")
+            hashes = conn.execute(text("SELECT entry_hash FROM audit_event ORDER BY id")).all()
+            assert [h for (h,) in hashes] == [row["entry_hash"] for row in rows]
     finally:
         engine.dispose()

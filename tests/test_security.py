@@ -88,7 +88,7 @@ def test_unexpected_error_shows_no_stack_trace(app_overrides) -> None:
 
 def test_domain_errors_roll_back_the_request(app_overrides, connection, session) -> None:
     from portal import create_app
-    from portal.db_session import get_db, request_session
+    from portal.db_session import get_db, request_session, writes
     from portal.registry.models import System
 
     app = create_app(app_overrides)
@@ -96,6 +96,7 @@ def test_domain_errors_roll_back_the_request(app_overrides, connection, session)
     client = app.test_client()
 
     @app.get("/_test/rollback")
+    @writes
     def rollback_view() -> str:
         request_session().add(System(name="half-stored", responsible_unit="x"))
         request_session().flush()

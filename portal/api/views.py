@@ -119,7 +119,7 @@ def post_batch() -> Any:
 @bp.get("/decisions/<public_id>")
 def get_decision(public_id: str) -> Any:
     body = read_body(_settings().max_webhook_bytes)
-    _, system = _signed(body)
+    _, system = _signed(body)  # reads only: it never takes the write lock
     return jsonify(decision_status(request_session(), system, public_id))
 
 

@@ -82,7 +82,8 @@ class DatabaseStore:
         self._app = app
 
     def load(self, key: str) -> StoredSession | None:
-        with get_db(self._app).transaction() as db:
+        # read-only: on SQLite a page view's session lookup takes no lock
+        with get_db(self._app).reading() as db:
             row = db.get(ServerSession, key)
             if row is None:
                 return None

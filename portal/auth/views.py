@@ -9,7 +9,6 @@ from flask import (
     abort,
     current_app,
     redirect,
-    render_template,
     request,
     session,
     url_for,
@@ -28,7 +27,7 @@ from portal.auth.principal import (
 )
 from portal.auth.services import LoginFailed
 from portal.config import OIDCProvider, Settings
-from portal.db_session import request_session
+from portal.db_session import render_page, request_session, writes
 from portal.i18n import safe_next
 from portal.security import limiter
 
@@ -58,7 +57,7 @@ def _landing(principal: Principal) -> str:
 @bp.get("/login")
 def login() -> str:
     settings = _settings()
-    return render_template(
+    return render_page(
         "auth/login.html",
         next=safe_next(request.args.get("next"), ""),
         citizen_enabled=settings.citizen_oidc.enabled,
@@ -117,6 +116,7 @@ def citizen_start() -> Response:
 
 
 @bp.get("/login/borger/callback")
+@writes  # stores the account and the login event
 def citizen_callback() -> Response:
     claims, pending, client = _finish("citizen")
     settings = _settings()
@@ -140,6 +140,7 @@ def staff_start() -> Response:
 
 
 @bp.get("/login/medarbejder/callback")
+@writes  # stores the staff principal and the login event
 def staff_callback() -> Response:
     claims, pending, client = _finish("staff")
     provider = client.provider
@@ -171,7 +172,7 @@ def logout() -> Response:
 
 @bp.get("/logget-ud")
 def logged_out() -> str:
-    return render_template("auth/logged_out.html")
+    return render_page("auth/logged_out.html")
 
 
 # -------------------------------------------------------------------------- demo login
@@ -216,7 +217,7 @@ def demo_login() -> Any:
         return redirect(safe_next(form.next.data, "") or _landing(principal), code=303)
     if request.method == "POST":
         abort(400)
-    return render_template(
+    return render_page(
         "auth/demo.html",
         citizens=list(enumerate(citizens)),
         staff=staff,

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from flask import Blueprint, Response, current_app, redirect, render_template, url_for
+from flask import Blueprint, Response, current_app, redirect, url_for
 from flask_babel import gettext as _
 
 from portal.auth.principal import Principal, citizen_required, current_principal
@@ -20,7 +20,7 @@ from portal.cases.forms import RectificationForm, ReviewForm
 from portal.cases.pdf import render_pdf
 from portal.cases.presentation import present_case
 from portal.db import utcnow
-from portal.db_session import request_session
+from portal.db_session import finish_unit_of_work, render_page, request_session
 from portal.i18n import localized
 from portal.security import limiter
 
@@ -41,14 +41,15 @@ def _principal() -> Principal:
 @citizen_required
 def my_cases() -> str:
     cases = services.list_cases(request_session(), _principal())
-    return render_template("cases/list.html", cases=cases, status_labels=lang.STATUS_LABELS)
+    return render_page("cases/list.html", cases=cases, status_labels=lang.STATUS_LABELS)
 
 
 @bp.get("/mine-sager/<public_id>")
 @citizen_required
 def case(public_id: str) -> str:
     detail = services.view_case(request_session(), _principal(), public_id)
-    return render_template(
+    finish_unit_of_work()  # the service loaded everything: present and render without it
+    return render_page(
         "cases/case.html",
         page=present_case(detail),
         public_id=public_id,
@@ -61,8 +62,9 @@ def case(public_id: str) -> str:
 @citizen_required
 def case_pdf(public_id: str) -> Response:
     detail = services.view_case(request_session(), _principal(), public_id, action="decision.pdf")
+    finish_unit_of_work()
     page = present_case(detail)
-    html = render_template(
+    html = render_page(
         "cases/case_pdf.html",
         page=page,
         public_id=public_id,
@@ -104,7 +106,7 @@ def _request_page(
             303,
         )
     status = 400 if form.errors else 200
-    return render_template(
+    return render_page(
         "cases/request_form.html",
         form=form,
         public_id=public_id,
@@ -155,7 +157,7 @@ def request_sent(public_id: str, request_id: str) -> str:
     sent = services.own_request(session, principal, public_id, request_id)
     decision = sent.decision
     (row,) = presentation.request_rows([sent], response_days=_response_days())
-    return render_template(
+    return render_page(
         "cases/request_sent.html",
         sent=row,
         public_id=public_id,
@@ -171,7 +173,7 @@ def _response_days() -> int:
 @bp.get("/mine-data")
 @citizen_required
 def my_data() -> str:
-    return render_template("cases/my_data.html")
+    return render_page("cases/my_data.html")
 
 
 @bp.get("/mine-data.json")
@@ -193,7 +195,8 @@ def my_data_json() -> Response:
 @citizen_required
 def my_data_pdf() -> Response:
     export = services.export_data(request_session(), _principal(), fmt="pdf")
-    html = render_template(
+    finish_unit_of_work()
+    html = render_page(
         "cases/my_data_pdf.html",
         pages=[present_case(case) for case in export.cases],
         requests=presentation.request_rows(export.requests, response_days=_response_days()),
@@ -216,4 +219,4 @@ def access_log() -> str:
     session, principal = request_session(), _principal()
     events = services.access_log(session, principal)
     names = services.case_names(session, principal)
-    return render_template("cases/access_log.html", entries=presentation.access_rows(events, names))
+    return render_page("cases/access_log.html", entries=presentation.access_rows(events, names))

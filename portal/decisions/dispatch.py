@@ -28,6 +28,7 @@ from flask import Flask
 from portal.db import Database, utcnow
 from portal.decisions.inprocess import InProcessWorker
 from portal.decisions.worker import WorkerOptions
+from portal.oversight.sealer import PeriodicSealer
 
 log = logging.getLogger(__name__)
 _EXTENSION = "portal.dispatcher"
@@ -97,7 +98,10 @@ def from_settings(settings: Any, db: Database) -> Dispatcher:
     """The dispatcher of ``settings.worker`` (``inprocess``, ``celery`` or ``off``)."""
     if settings.worker == "inprocess":
         options = WorkerOptions.from_settings(settings)
-        return InProcessDispatcher(InProcessWorker(db, options, settings.worker_poll_ms / 1000))
+        worker = InProcessWorker(db, options, settings.worker_poll_ms / 1000)
+        # The audit sealer rides on the worker's thread (with Celery: a beat task).
+        worker.periodic.append(PeriodicSealer.from_settings(db, settings))
+        return InProcessDispatcher(worker)
     if settings.worker == "celery":
         return CeleryDispatcher(db, settings.celery_broker_url)
     return NoDispatcher()

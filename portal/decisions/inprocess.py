@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+from collections.abc import Callable
 
 from portal.db import Database
 from portal.decisions.worker import WorkerOptions, run_due
@@ -26,6 +27,9 @@ class InProcessWorker:
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self._pid: int | None = None
+        #: Other work on this thread after each round, each quick and never raising: the
+        #: audit sealer (``portal.oversight.sealer.PeriodicSealer``).
+        self.periodic: list[Callable[[], object]] = []
 
     def ensure_started(self) -> None:
         """Start the thread (again after a fork: threads do not survive one)."""
@@ -57,6 +61,8 @@ class InProcessWorker:
             except Exception as exc:  # keep the thread alive (e.g. database restarting)
                 log.warning("explanation worker round failed: %s", type(exc).__name__)
                 claimed = 0
+            for task in self.periodic:
+                task()
             if not claimed:
                 self._wake.wait(self.poll_seconds)
                 self._wake.clear()

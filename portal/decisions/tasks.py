@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session
 from portal.db import Database, utcnow
 from portal.decisions.models import JOB_KINDS, Job
 from portal.decisions.worker import WorkerOptions, run_due
+from portal.oversight.tasks import register_audit_sealer
 
 log = logging.getLogger(__name__)
 EXPLAIN_TASK = "portal.explain"
@@ -156,6 +157,10 @@ def _configure_from_environment(sender: Celery, **_: Any) -> None:
     from portal.config import Settings
 
     sender.conf.update(_conf(Settings.load().celery_broker_url))
+
+
+# The audit sealer's periodic task and its celery beat entry (portal.oversight.tasks).
+register_audit_sealer(celery, _database)
 
 
 @celery.task(name=EXPLAIN_TASK, acks_late=True)

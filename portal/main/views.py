@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import datetime as dt
 
-from flask import Blueprint, Response, abort, jsonify, redirect, render_template, request
+from flask import Blueprint, Response, abort, jsonify, redirect, request
 from sqlalchemy import text
 
-from portal.db_session import request_session
+from portal.db_session import render_page, request_session
 from portal.i18n import LANGUAGE_COOKIE, LANGUAGES, safe_next
 from portal.security import mark_public
 
@@ -17,7 +17,7 @@ bp = Blueprint("main", __name__, template_folder="templates")
 @bp.get("/")
 def index() -> str:
     mark_public()
-    return render_template("main/index.html")
+    return render_page("main/index.html")
 
 
 # When the accessibility statement was prepared and last reviewed (update it with the page).
@@ -30,7 +30,7 @@ ENFORCEMENT_URL = (
 @bp.get("/tilgaengelighed")
 def accessibility() -> str:
     mark_public()
-    return render_template(
+    return render_page(
         "main/accessibility.html", prepared=STATEMENT_PREPARED, enforcement_url=ENFORCEMENT_URL
     )
 
@@ -38,13 +38,13 @@ def accessibility() -> str:
 @bp.get("/privatliv")
 def privacy() -> str:
     mark_public()
-    return render_template("main/privacy.html")
+    return render_page("main/privacy.html")
 
 
 @bp.get("/kontakt")
 def contact() -> str:
     mark_public()
-    return render_template("main/contact.html")
+    return render_page("main/contact.html")
 
 
 @bp.get("/sprog/<language>")

@@ -5,8 +5,8 @@ is stored here, encrypted like the other texts of a decision, and shown on the c
 page when the caseworker did not follow the model. Older decisions have none (NULL): the
 page then says that the reason is in the decision letter.
 
-Revision ID: 0020
-Revises: 0003
+Revision ID: 0005
+Revises: 0004
 Create Date: 2026-12-03 09:00:00.000000
 """
 
@@ -17,8 +17,8 @@ from alembic import op
 
 import portal.db
 
-revision: str = "0020"
-down_revision: str | None = "0003"
+revision: str = "0005"
+down_revision: str | None = "0004"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
