@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, selectinload
 
 from portal.auth.principal import Principal, audit_actor
 from portal.cases.models import CitizenRequest
@@ -340,6 +340,8 @@ def export_data(session: Session, principal: Principal, *, fmt: str) -> DataExpo
             select(CitizenRequest)
             .where(CitizenRequest.subject_key == subject_key)
             .order_by(CitizenRequest.created_at.desc(), CitizenRequest.id.desc())
+            # the pages present them after the unit of work has ended: nothing lazy-loads
+            .options(selectinload(CitizenRequest.decision))
         )
     )
     by_decision: dict[int, list[CitizenRequest]] = {}

@@ -35,7 +35,7 @@ def inprocess(app_overrides, committed_database_url) -> Iterator[Any]:
     with get_db(app).engine.begin() as conn:
         upgrade(conn)
     yield app
-    from portal.decisions.worker import get_worker
+    from portal.decisions.dispatch import get_worker
 
     worker = get_worker(app)
     if worker is not None:
@@ -73,7 +73,7 @@ def test_two_appenders_do_not_wait_for_each_other(inprocess) -> None:
 
 
 def test_the_inprocess_worker_seals_new_events_within_seconds(inprocess) -> None:
-    from portal.decisions.worker import get_worker
+    from portal.decisions.dispatch import get_worker
 
     db = get_db(inprocess)
     event_id = append(db, "test.to-seal")
