@@ -44,10 +44,10 @@ import http.client  # noqa: E402
 import subprocess  # noqa: E402
 import threading  # noqa: E402
 
-from ingest import free_port, server_cpu_seconds, stop, wait_ready  # noqa: E402
 from settings_support import environment  # noqa: E402
 from sqlalchemy import MetaData, Table, create_engine, text  # noqa: E402
 
+from bench.servers import free_port, server_cpu_seconds, stop, wait_ready  # noqa: E402
 from portal import create_app  # noqa: E402
 from portal.auth.principal import Principal, principal_session_data  # noqa: E402
 from portal.auth.sessions import session_interface  # noqa: E402
