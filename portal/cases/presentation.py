@@ -8,7 +8,6 @@ the PDF, which uses the same partial templates). Texts follow the current locale
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -16,7 +15,6 @@ from flask_babel import gettext as _
 from markupsafe import Markup
 
 from portal.cases import language as lang
-from portal.cases import services
 from portal.cases.chart import WIDE, Bar, render_chart
 from portal.cases.services import CaseDetail
 from portal.decisions.explanations import StoredExplanation
@@ -380,60 +378,3 @@ def _counterfactual(
             )
         )
     return CounterfactualText(found=True, sentences=sentences)
-
-
-def request_rows(
-    requests: Any, detail: services.CaseDetail | None = None, *, response_days: int = 30
-) -> list[dict[str, Any]]:
-    """The citizen's requests as table rows (labels translated, data point named, and the
-    date by which the municipality answers at the latest)."""
-    labels: dict[str, str] = {}
-    if detail is not None:
-        labels = {f["key"]: localized(f.get("label")) for f in detail.manifest["features"]}
-    rows = []
-    for r in requests:
-        if detail is None:
-            features = r.decision.model_version.manifest["features"]
-            labels = {f["key"]: localized(f.get("label")) for f in features}
-        rows.append(
-            {
-                "id": r.public_id,
-                "kind": r.kind,
-                "created_at": r.created_at,
-                "answer_by": services.answer_by(r, response_days),
-                "open": r.status in ("received", "in-progress"),
-                "kind_label": lang.label_for(lang.REQUEST_KIND_LABELS, r.kind),
-                "status": r.status,
-                "status_label": lang.label_for(lang.REQUEST_STATUS_LABELS, r.status),
-                "data_point": labels.get(r.feature_key or "", ""),
-                "message": r.message,
-                "answer": r.answer,
-            }
-        )
-    return rows
-
-
-def access_rows(
-    events: Any, cases: Mapping[str, tuple[dict[str, Any], str]] | None = None
-) -> list[dict[str, Any]]:
-    """Audit events as rows of "who has seen my data": role and unit (or the sending
-    system's name), never a person's name; the case by its title and case number
-    (``cases``: public id -> (title texts, case reference))."""
-    cases = cases or {}
-    rows = []
-    for event in events:
-        entry = services.access_entry(event)
-        title, reference = cases.get(entry["case"] or "", ({}, ""))
-        rows.append(
-            {
-                "occurred_at": event.occurred_at,
-                "who": lang.label_for(lang.ROLE_LABELS, entry["role"]),
-                "unit": entry["unit"] or entry.get("system") or "",
-                "what": lang.label_for(lang.ACTION_LABELS, entry["action"]),
-                "why": lang.label_for(lang.PURPOSE_LABELS, entry["purpose"]),
-                "case": entry["case"] or "",
-                "case_title": localized(title),
-                "case_reference": reference,
-            }
-        )
-    return rows

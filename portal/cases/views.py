@@ -15,7 +15,7 @@ from flask_babel import gettext as _
 
 from portal.auth.principal import Principal, citizen_required, current_principal
 from portal.cases import language as lang
-from portal.cases import presentation, services
+from portal.cases import services, tables
 from portal.cases.forms import RectificationForm, ReviewForm
 from portal.cases.pdf import render_pdf
 from portal.cases.presentation import present_case
@@ -54,7 +54,7 @@ def case(public_id: str) -> str:
         page=present_case(detail),
         public_id=public_id,
         pdf=False,
-        requests=presentation.request_rows(detail.requests, detail, response_days=_response_days()),
+        requests=tables.request_rows(detail.requests, detail, response_days=_response_days()),
     )
 
 
@@ -156,7 +156,7 @@ def request_sent(public_id: str, request_id: str) -> str:
     session, principal = request_session(), _principal()
     sent = services.own_request(session, principal, public_id, request_id)
     decision = sent.decision
-    (row,) = presentation.request_rows([sent], response_days=_response_days())
+    (row,) = tables.request_rows([sent], response_days=_response_days())
     return render_page(
         "cases/request_sent.html",
         sent=row,
@@ -199,8 +199,8 @@ def my_data_pdf() -> Response:
     html = render_page(
         "cases/my_data_pdf.html",
         pages=[present_case(case) for case in export.cases],
-        requests=presentation.request_rows(export.requests, response_days=_response_days()),
-        entries=presentation.access_rows(
+        requests=tables.request_rows(export.requests, response_days=_response_days()),
+        entries=tables.access_rows(
             export.log,
             {
                 c.decision.public_id: (c.decision.case_title, c.decision.case_reference)
@@ -219,4 +219,4 @@ def access_log() -> str:
     session, principal = request_session(), _principal()
     events = services.access_log(session, principal)
     names = services.case_names(session, principal)
-    return render_page("cases/access_log.html", entries=presentation.access_rows(events, names))
+    return render_page("cases/access_log.html", entries=tables.access_rows(events, names))
