@@ -147,6 +147,23 @@ _BYGGESAG_OUTCOMES = {
         "documents at this time.",
     },
 }
+# Why a caseworker did not follow the unemployment model (keyed by what the model advised).
+# The building model's overrides carry no reason: their page points to the decision letter.
+_LEDIGHED_OVERRIDE_REASONS = {
+    True: {
+        "da": "Du har fået tilbudt et job, som starter om to uger. Derfor er et forløb med en "
+        "jobkonsulent ikke nødvendigt nu.",
+        "en": "You have been offered a job that starts in two weeks. So a programme with a job "
+        "consultant is not needed now.",
+    },
+    False: {
+        "da": "Du har selv bedt om hjælp til at finde job, og du har en plan, vi gerne vil "
+        "støtte. Derfor får du et forløb med en jobkonsulent.",
+        "en": "You asked for help to find a job yourself, and you have a plan we want to "
+        "support. So you are offered a programme with a job consultant.",
+    },
+}
+
 _JOBCENTER_TEAMS = (
     "Jobcenter København, Team Nord",
     "Jobcenter København, Team Syd",
@@ -345,6 +362,15 @@ def _body(
     model_says_positive = output >= model.threshold
     positive_outcome = model_says_positive if followed else not model_says_positive
     outcomes = _LEDIGHED_OUTCOMES if model.name == LEDIGHED else _BYGGESAG_OUTCOMES
+    decision: dict[str, Any] = {
+        "outcome": dict(outcomes[positive_outcome]),
+        "decided_by": _decided_by(model.name, row, rng),
+        "human_decided": True,
+        "followed_model": followed,
+        "decided_at": _iso(decided_at),
+    }
+    if not followed and model.name == LEDIGHED:
+        decision["reason"] = dict(_LEDIGHED_OVERRIDE_REASONS[model_says_positive])
     return {
         "model": {"name": model.name, "version": model.version},
         "case": {"reference": reference, "title": _case_title(model.name, row)},
@@ -352,13 +378,7 @@ def _body(
         "features": dict(row),
         "data_sources": _data_sources(model, decided_at, rng),
         "model_output": float(output),
-        "decision": {
-            "outcome": dict(outcomes[positive_outcome]),
-            "decided_by": _decided_by(model.name, row, rng),
-            "human_decided": True,
-            "followed_model": followed,
-            "decided_at": _iso(decided_at),
-        },
+        "decision": decision,
     }
 
 

@@ -69,7 +69,9 @@ def test_the_recommendation_comes_in_words_and_an_override_is_said_first(
     first = section.locator("h2 + *")
     assert first.get_attribute("id") == "not-followed"
     assert "Sagsbehandleren fulgte ikke modellens råd." in first.inner_text()
-    assert "begrundelsen i dit brev" in first.inner_text()
+    # the demo's override carries the caseworker's reason: it is said first, in words
+    assert "Begrundelsen: Du har selv bedt om hjælp" in first.inner_text()
+    assert "begrundelsen i dit brev" not in first.inner_text()
     recommendation = page.locator("#recommendation").inner_text()
     assert recommendation.startswith("Modellen anbefaler")
     assert page.locator("#case-reference").inner_text() == number

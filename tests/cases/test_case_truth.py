@@ -129,8 +129,12 @@ def test_a_reason_for_not_following_the_model_comes_first(
     assert "The reason: You have a job that starts in a month." in english
 
 
-def test_without_a_reason_the_page_points_to_the_letter(client, citizens, cases_of, login_citizen):
+def test_without_a_reason_the_page_points_to_the_letter(
+    client, citizens, cases_of, login_citizen, session
+):
     (decision,) = cases_of(citizens["fatima"])
+    decision.decision_reason = None  # a sender that gave none (the demo's override has one)
+    session.flush()
     login_citizen(citizens["fatima"])
     html = client.get(f"/mine-sager/{decision.public_id}").get_data(as_text=True)
     assert "Du kan læse begrundelsen i dit brev om afgørelsen." in _section(html, "not-followed")
