@@ -7,8 +7,6 @@ are chosen so they do *not* pass the old modulus 11 check; together with the
 
 from __future__ import annotations
 
-import csv
-import io
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -18,17 +16,19 @@ import numpy as np
 
 from portal.decisions.cpr import birth_date, century_digits, passes_modulus_11
 from portal.demo.manifests import BYGGESAG, LEDIGHED, category_label
-from portal.demo.synthetic import Row, byggesag_population, ledighed_population
+from portal.demo.picking import (
+    NEAR_THRESHOLD,
+    OVERRIDDEN,
+    SENSITIVE,
+    TYPICAL,
+    background_rows,
+    pick_row,
+    population,
+)
+from portal.demo.synthetic import Row
 
 if TYPE_CHECKING:
     from portal.demo.training import DemoModel
-
-# Scenarios a demo case can be built for.
-TYPICAL = "typical"  # an ordinary case, model output clearly on one side
-NEAR_THRESHOLD = "near_threshold"  # above the threshold; one realistic change flips it
-SENSITIVE = "sensitive"  # a sensitive feature (age) is among the top contributors
-OVERRIDDEN = "overridden"  # the caseworker did not follow the model
-SCENARIOS = (TYPICAL, NEAR_THRESHOLD, SENSITIVE, OVERRIDDEN)
 
 
 @dataclass(frozen=True)
@@ -192,130 +192,6 @@ def _decided_by(model: str, row: Row, rng: np.random.Generator) -> str:
     return "Center for Bygninger, Team Boliger"
 
 
-# --------------------------------------------------------------------------- search
-
-
-def _actionable_changes(model: DemoModel, row: Row) -> list[Row]:
-    """Small, realistic one-feature changes, each in a direction the manifest allows (its
-    parsed form: never sensitive or special-category features)."""
-    from explainers.manifest import parse_manifest
-
-    changes: list[Row] = []
-    for spec in parse_manifest(model.manifest).features:
-        if not spec.actionable:
-            continue
-        key, value = spec.key, row[spec.key]
-        if spec.type == "boolean":
-            candidates = [not value]
-            moves = [(float(value), float(not value))]
-        elif spec.type == "category":
-            position = spec.categories.index(value)
-            steps = [s for s in (-1, 1) if 0 <= position + s < len(spec.categories)]
-            candidates = [spec.categories[position + s] for s in steps]
-            moves = [(float(position), float(position + s)) for s in steps]
-        else:
-            lo = spec.min if spec.min is not None else float("-inf")
-            hi = spec.max if spec.max is not None else float("inf")
-            candidates = [value + d for d in (-5, -4, -3, -2, -1, 1, 2, 3, 4, 5)]
-            candidates = [c for c in candidates if lo <= c <= hi]
-            moves = [(float(value), float(c)) for c in candidates]
-        changes.extend(
-            {**row, key: c} for c, move in zip(candidates, moves, strict=True) if spec.allows(*move)
-        )
-    return changes
-
-
-def has_counterfactual(model: DemoModel, row: Row) -> bool:
-    """True if one small actionable change moves the output below the threshold."""
-    changes = _actionable_changes(model, row)
-    if not changes:
-        return False
-    return bool(np.any(model.predict_positive(changes) < model.threshold))
-
-
-def occlusion_ranking(model: DemoModel, row: Row, background: Sequence[Row]) -> list[str]:
-    """Feature keys ranked by how much replacing them with background values moves
-    the log-odds (a cheap stand-in for SHAP, used only to pick demo cases)."""
-    base = _logit(model.predict_positive([row]))[0]
-    effects = {}
-    for feature in model.manifest["features"]:
-        key = feature["key"]
-        variants = [{**row, key: b[key]} for b in background]
-        effects[key] = abs(base - float(np.mean(_logit(model.predict_positive(variants)))))
-    return sorted(effects, key=lambda k: -effects[k])
-
-
-def _logit(p: np.ndarray) -> np.ndarray:
-    p = np.clip(p, 1e-12, 1 - 1e-12)
-    return np.log(p / (1 - p))
-
-
-def _population(model: str, rng: np.random.Generator, n: int) -> list[Row]:
-    if model == LEDIGHED:
-        return ledighed_population(rng, n)[0]
-    return byggesag_population(rng, n)[0]
-
-
-def _pick_row(
-    model: DemoModel,
-    scenario: str,
-    rng: np.random.Generator,
-    age: int | None,
-    background: Sequence[Row],
-) -> Row:
-    pool = _population(model.name, rng, 400)
-    if age is not None:
-        pool = [{**row, "alder": age} for row in pool]
-    outputs = model.predict_positive(pool)
-    threshold = model.threshold
-    for row, p in zip(pool, outputs, strict=True):
-        if scenario == TYPICAL and abs(p - threshold) > 0.2:
-            return row
-        if scenario == OVERRIDDEN and p < threshold - 0.15:
-            return row
-        if (
-            scenario == NEAR_THRESHOLD
-            and threshold <= p < threshold + 0.12
-            and has_counterfactual(model, row)
-        ):
-            return row
-        if (
-            scenario == SENSITIVE
-            and p >= threshold
-            and any(
-                model.manifest["features"][i]["sensitive"]
-                for i in _indices(model, occlusion_ranking(model, row, background)[:3])
-            )
-        ):
-            return row
-    raise RuntimeError(f"no demo row found for {model.name}/{scenario}")  # pragma: no cover
-
-
-def _indices(model: DemoModel, keys: Sequence[str]) -> list[int]:
-    order = [f["key"] for f in model.manifest["features"]]
-    return [order.index(k) for k in keys]
-
-
-def _background_rows(model: DemoModel) -> list[Row]:
-    types = {f["key"]: f["type"] for f in model.manifest["features"]}
-    reader = csv.DictReader(io.StringIO(model.background_csv.decode("utf-8")))
-    rows = []
-    for raw in reader:
-        row: Row = {}
-        for key, text in raw.items():
-            kind = types[key]
-            if kind == "boolean":
-                row[key] = text == "true"
-            elif kind == "integer":
-                row[key] = int(text)
-            elif kind == "number":
-                row[key] = float(text)
-            else:
-                row[key] = text
-        rows.append(row)
-    return rows
-
-
 # --------------------------------------------------------------------------- decisions
 
 
@@ -408,7 +284,7 @@ def demo_decisions(
     rng = np.random.default_rng(np.random.SeedSequence([seed, 3]))
     taken_cprs = {c.cpr for c in citizens}
     taken_refs: set[str] = set()
-    backgrounds = {name: _background_rows(m) for name, m in by_name.items()}
+    backgrounds = {name: background_rows(m) for name, m in by_name.items()}
 
     def reference(decided_at: datetime) -> str:
         while True:
@@ -423,7 +299,7 @@ def demo_decisions(
             model = by_name[case.model]
             decided_at = _decision_time(rng, now, 90)
             age = age_on(citizen.birth_date, decided_at.date()) if model.name == LEDIGHED else None
-            row = _pick_row(model, case.scenario, rng, age, backgrounds[model.name])
+            row = pick_row(model, case.scenario, rng, age, backgrounds[model.name])
             output = float(model.predict_positive([row])[0])
             followed = case.scenario != OVERRIDDEN
             bodies.append(
@@ -443,7 +319,7 @@ def demo_decisions(
         if name not in by_name:
             continue
         model = by_name[name]
-        rows = _population(name, rng, count)
+        rows = population(name, rng, count)
         for row in rows:
             decided_at = _decision_time(rng, now, 180)
             if name == LEDIGHED:

@@ -28,7 +28,8 @@ from portal.demo import (
     demo_decisions,
     feature_frame,
 )
-from portal.demo.catalog import NEAR_THRESHOLD, OVERRIDDEN, SENSITIVE, age_on
+from portal.demo.catalog import age_on
+from portal.demo.picking import NEAR_THRESHOLD, OVERRIDDEN, SENSITIVE
 
 NOW = datetime(2026, 11, 29, 9, 0, tzinfo=UTC)
 ISO_UTC = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$")
