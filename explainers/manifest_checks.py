@@ -84,6 +84,41 @@ def _check_recommendation(output: Mapping[str, Any], out: list[Problem]) -> None
         )
 
 
+def _objects(
+    manifest: Mapping[str, Any], name: str, noun: str, out: list[Problem]
+) -> list[tuple[str, Mapping[str, Any]]]:
+    """The objects of the non-empty list ``manifest[name]``, each with its path; a problem for
+    a missing or empty list and for each item that is not an object."""
+    value = manifest.get(name)
+    if not isinstance(value, Sequence) or isinstance(value, str | bytes):
+        out.append(Problem(name, "missing-field", f"list '{name}' required"))
+        return []
+    if not value:
+        out.append(Problem(name, "empty-list", f"at least one {noun} required"))
+    objects = []
+    for i, item in enumerate(value):
+        path = f"{name}[{i}]"
+        if isinstance(item, Mapping):
+            objects.append((path, item))
+        else:
+            out.append(Problem(path, "not-an-object", f"{noun} must be an object"))
+    return objects
+
+
+def _unique_key(
+    item: Mapping[str, Any], path: str, seen: set[str], noun: str, out: list[Problem]
+) -> str | None:
+    """The item's key, if it is a non-empty string; a problem if it repeats one in ``seen``."""
+    key = item.get("key")
+    if not _check_key(key, f"{path}.key", out):
+        return None
+    assert isinstance(key, str)
+    if key in seen:
+        out.append(Problem(f"{path}.key", "duplicate-key", f"duplicate {noun} key", {"key": key}))
+    seen.add(key)
+    return key
+
+
 def policy_problems(manifest: Mapping[str, Any]) -> list[Problem]:
     """What registration refuses beyond the structure (run after ``structural_problems``
     found none): a sensitive or special-category feature marked actionable, and special
@@ -178,49 +213,13 @@ def structural_problems(manifest: Mapping[str, Any]) -> list[Problem]:
         _check_text(manifest, "special_category_legal_basis", "", out)
 
     consideration_keys: set[str] = set()
-    considerations = manifest.get("considerations")
-    if not isinstance(considerations, Sequence) or isinstance(considerations, str | bytes):
-        out.append(Problem("considerations", "missing-field", "list 'considerations' required"))
-        considerations = []
-    elif not considerations:
-        out.append(Problem("considerations", "empty-list", "at least one consideration required"))
-    for i, item in enumerate(considerations):
-        path = f"considerations[{i}]"
-        if not isinstance(item, Mapping):
-            out.append(Problem(path, "not-an-object", "consideration must be an object"))
-            continue
-        key = item.get("key")
-        if _check_key(key, f"{path}.key", out):
-            assert isinstance(key, str)
-            if key in consideration_keys:
-                out.append(
-                    Problem(
-                        f"{path}.key", "duplicate-key", "duplicate consideration key", {"key": key}
-                    )
-                )
-            consideration_keys.add(key)
+    for path, item in _objects(manifest, "considerations", "consideration", out):
+        _unique_key(item, path, consideration_keys, "consideration", out)
         _check_text(item, "label", path, out)
 
-    features = manifest.get("features")
-    if not isinstance(features, Sequence) or isinstance(features, str | bytes):
-        out.append(Problem("features", "missing-field", "list 'features' required"))
-        features = []
-    elif not features:
-        out.append(Problem("features", "empty-list", "at least one feature required"))
     feature_keys: set[str] = set()
-    for i, item in enumerate(features):
-        path = f"features[{i}]"
-        if not isinstance(item, Mapping):
-            out.append(Problem(path, "not-an-object", "feature must be an object"))
-            continue
-        key = item.get("key")
-        if _check_key(key, f"{path}.key", out):
-            assert isinstance(key, str)
-            if key in feature_keys:
-                out.append(
-                    Problem(f"{path}.key", "duplicate-key", "duplicate feature key", {"key": key})
-                )
-            feature_keys.add(key)
+    for path, item in _objects(manifest, "features", "feature", out):
+        _unique_key(item, path, feature_keys, "feature", out)
         ftype = item.get("type")
         if ftype not in FEATURE_TYPES:
             out.append(
