@@ -1,4 +1,4 @@
-"""Every setting the portal reads is in the README's configuration table, and the table
+"""Every setting the portal reads is in the table of docs/configuration.md, and the table
 names no setting that does not exist (``portal/config.py`` is the one place settings are
 defined; a new setting fails here until it is documented)."""
 
@@ -39,11 +39,10 @@ def _expand(name: str) -> set[str]:
     return {"".join(combination) for combination in itertools.product(*choices)}
 
 
-def documented_settings(readme: str) -> set[str]:
-    """The names in the first column of the table under the README's ``## Configuration``."""
-    section = readme.split("\n## Configuration", 1)[1].split("\n## ", 1)[0]
+def documented_settings(table: str) -> set[str]:
+    """The names in the first column of the table in ``docs/configuration.md``."""
     names: set[str] = set()
-    for line in section.splitlines():
+    for line in table.splitlines():
         if not line.startswith("|"):
             continue
         first_cell = line.strip("|").split("|", 1)[0]
@@ -52,16 +51,16 @@ def documented_settings(readme: str) -> set[str]:
     return names
 
 
-def _readme() -> str:
-    return (ROOT / "README.md").read_text(encoding="utf-8")
+def _table() -> str:
+    return (ROOT / "docs" / "configuration.md").read_text(encoding="utf-8")
 
 
 def test_every_setting_is_documented() -> None:
-    assert defined_settings() - documented_settings(_readme()) == set()
+    assert defined_settings() - documented_settings(_table()) == set()
 
 
 def test_every_documented_setting_exists() -> None:
-    assert documented_settings(_readme()) - defined_settings() == set()
+    assert documented_settings(_table()) - defined_settings() == set()
 
 
 def test_every_setting_named_in_the_code_is_defined() -> None:
@@ -79,12 +78,12 @@ def test_every_setting_named_in_the_code_is_defined() -> None:
 
 
 def test_the_parser_reads_the_table() -> None:
-    readme = (
-        "# X\n\n## Configuration\n\n| variable | default | meaning |\n|---|---|---|\n"
+    table = (
+        "# Configuration\n\n| variable | default | meaning |\n|---|---|---|\n"
         "| `PORTAL_ENV` | `development` | see `PORTAL_DEMO` |\n"
-        "| `PORTAL_{CITIZEN,STAFF}_OIDC_ISSUER` | | |\n\n## Next\n\n| `PORTAL_NOT_HERE` | | |\n"
+        "| `PORTAL_{CITIZEN,STAFF}_OIDC_ISSUER` | | |\n\nText naming `PORTAL_NOT_HERE`.\n"
     )
-    assert documented_settings(readme) == {
+    assert documented_settings(table) == {
         "PORTAL_ENV",
         "PORTAL_CITIZEN_OIDC_ISSUER",
         "PORTAL_STAFF_OIDC_ISSUER",
