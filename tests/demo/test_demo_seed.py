@@ -29,6 +29,7 @@ def test_demo_seed_goes_through_the_api_and_a_rerun_adds_nothing(
     from portal.demo import demo_citizens
     from portal.demo.seed import DEMO_SYSTEM
     from portal.migrate import upgrade
+    from portal.oversight.audit import verify_chain
     from portal.oversight.models import AuditEvent
     from portal.registry.models import ModelVersion, System
 
@@ -67,6 +68,10 @@ def test_demo_seed_goes_through_the_api_and_a_rerun_adds_nothing(
         for citizen in demo_citizens():
             assert (lookup_key(lookup, citizen.cpr) in keys) == bool(citizen.cases)
     assert get_worker(app)._thread is None  # nothing left for a thread to do
+    # what seeding logged is sealed: `audit verify` right after a seed finds no tail
+    with db.transaction() as session:
+        chain = verify_chain(session, key=app.config["SETTINGS"].audit_checkpoint_key)
+    assert (chain.ok, chain.unsealed, chain.checked > 0) == (True, 0, True)
 
     counts = table_counts(app)
     second = app.test_cli_runner().invoke(args=["demo", "seed"])
