@@ -87,7 +87,8 @@ class Settings:
     celery_broker_url: str = "redis://127.0.0.1:6379/0"
     session_backend: SessionBackend = "database"
     redis_url: str = "redis://127.0.0.1:6379/1"
-    ratelimit_storage_uri: str = "portal-memory://"
+    # memory:// counts per process (each gunicorn worker has its own counts); redis:// shares.
+    ratelimit_storage_uri: str = "memory://"
     ratelimit_default: str = "300 per minute"
     session_idle_minutes: int = 30
     session_absolute_hours: int = 8
@@ -115,6 +116,9 @@ class Settings:
     # --- machine API and explanation jobs (portal/api, portal/decisions) ---
     # Rate limit of the signed machine API (its own, not the page default).
     api_ratelimit: str = "6000 per minute"
+    # Per client address: API requests whose signature is refused (401); past it every API
+    # request from that address gets 429 before any signature work, until the window ends.
+    api_signature_failure_ratelimit: str = "60 per minute"
     # Per client address, on every login route (guessing, callback replay floods).
     login_ratelimit: str = "30 per minute"
     # Per client address, on the citizen's request forms (review, wrong data) when posted.
@@ -206,6 +210,7 @@ class Settings:
                 problems.append("PORTAL_DATABASE_URL is missing")
             if not self.base_url.startswith("https://"):
                 problems.append("PORTAL_BASE_URL must be https:// in production")
+        problems.extend(_ratelimit_problems(self))
         if self.trusted_proxies < 0:
             problems.append("PORTAL_TRUSTED_PROXIES must be 0 or more")
         if not 1 <= self.request_response_days <= 30:
@@ -315,3 +320,22 @@ def prepare_instance_dir(database_url: str, instance_dir: Path | None = None) ->
         return None
     folder.mkdir(parents=True, exist_ok=True)
     return folder
+
+
+def _ratelimit_problems(settings: Settings) -> list[str]:
+    """Rate limits Flask-Limiter cannot read would silently limit nothing."""
+    from limits import parse_many
+
+    problems = []
+    for name in (
+        "ratelimit_default",
+        "api_ratelimit",
+        "api_signature_failure_ratelimit",
+        "login_ratelimit",
+        "request_form_ratelimit",
+    ):
+        try:
+            parse_many(str(getattr(settings, name)))
+        except ValueError:
+            problems.append(f"PORTAL_{name.upper()} is not a rate limit (e.g. '30 per minute')")
+    return problems

@@ -144,3 +144,90 @@ def test_posting_a_citizen_request_form_is_rate_limited(app_overrides, connectio
     assert statuses[2] == 429
     assert client.post(path.replace("genvurdering", "forkerte-oplysninger")).status_code != 429
     assert client.get(path).status_code != 429
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.mark.slow
+@pytest.mark.redis
+def test_limits_on_redis_hold_across_two_gunicorn_workers(tmp_path: Path, app_overrides) -> None:
+    """The documented count holds with two workers sharing Redis: limit N gives exactly N
+    successes, then 429 with Retry-After, whichever worker answers."""
+    import concurrent.futures
+    import secrets
+    import subprocess
+    import sys
+    import time
+    import urllib.error
+    import urllib.request
+
+    from settings_support import environment
+
+    limit, port = 6, _free_port()
+    # A client address of its own (through the one trusted proxy), so no other run's counts
+    # in the same Redis database are this test's.
+    client_address = f"198.18.{secrets.randbelow(250)}.{secrets.randbelow(250) + 1}"
+    env = environment(
+        **{
+            **app_overrides,
+            "env": "development",
+            "database_url": f"sqlite:///{tmp_path / 'p.db'}",
+            "ratelimit_storage_uri": "redis://127.0.0.1:6379/6",
+            "login_ratelimit": f"{limit} per minute",
+            "trusted_proxies": 1,
+        }
+    )
+    log, errors = tmp_path / "access.log", tmp_path / "error.log"
+    root = Path(__file__).resolve().parent.parent
+    server = subprocess.Popen(
+        [
+            *(sys.executable, "-m", "gunicorn", "--workers", "2", "--no-control-socket"),
+            *("--bind", f"127.0.0.1:{port}", "--access-logfile", str(log)),
+            *("--error-logfile", str(errors)),
+            *("--access-logformat", "%(p)s %(s)s", "wsgi:app"),
+        ],
+        cwd=root,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+    def get() -> tuple[int, str | None]:
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{port}/login", headers={"X-Forwarded-For": client_address}
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=10) as response:
+                return response.status, None
+        except urllib.error.HTTPError as refused:
+            return refused.code, refused.headers.get("Retry-After")
+
+    try:
+        deadline = time.monotonic() + 60
+        while True:  # wait for both workers (the probe is another address's count)
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2):
+                    break
+            except OSError:
+                assert server.poll() is None, errors.read_text()[-2000:]
+                assert time.monotonic() < deadline, "gunicorn did not start"
+                time.sleep(0.2)
+        with concurrent.futures.ThreadPoolExecutor(4) as pool:
+            answers = list(pool.map(lambda _: get(), range(4 * limit)))
+        time.sleep(0.5)  # the access log is written after the response
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+    statuses = [status for status, _ in answers]
+    assert statuses.count(200) == limit
+    assert statuses.count(429) == 3 * limit
+    assert all(0 < int(after) <= 60 for status, after in answers if status == 429)
+    workers = {line.split()[0] for line in log.read_text().splitlines()}
+    assert len(workers) == 2, "both workers must have answered"

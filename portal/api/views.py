@@ -8,11 +8,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, Response, current_app, jsonify, request
+from flask import Blueprint, Response, current_app, g, jsonify, request
 
 from portal.api.auth import Caller, authenticate
 from portal.api.jsonparse import parse_json
-from portal.api.signing import SYSTEM_HEADER, SignedHeaders, parse_headers
+from portal.api.signing import SignedHeaders, parse_headers
 from portal.config import Settings
 from portal.db import utcnow
 from portal.db_session import request_session
@@ -23,7 +23,7 @@ from portal.decisions.status import decision_status
 from portal.errors import NotFound, PayloadTooLarge, ValidationFailed
 from portal.registry import admin
 from portal.registry.models import ModelVersion
-from portal.security import csrf, limit_blueprint
+from portal.security import csrf, limiter
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 csrf.exempt(bp)  # machine clients sign their requests; there is no browser session to forge
@@ -33,14 +33,22 @@ def _settings() -> Settings:
     return current_app.config["SETTINGS"]  # type: ignore[no-any-return]
 
 
-def _rate_key() -> str:
-    return f"{request.headers.get(SYSTEM_HEADER, '-')[:100]}@{request.remote_addr}"
+def _api_limit() -> str:
+    return _settings().api_ratelimit
 
 
-# Per system and address, each view counted on its own; checked with ``limits`` directly,
-# not through Flask-Limiter (its per-request limit resolution cost ~0.15 ms of ~5 ms).
-# The OpenAPI document is unsigned: it is counted per client address.
-limit_blueprint(bp, lambda: _settings().api_ratelimit, _rate_key)
+def _system_key() -> str:
+    # Set by ``_authenticate`` before the view (and so this limit) runs: only a verified
+    # signature names the bucket, so a made-up ``webhook-system`` header buys no new one.
+    caller: Caller = g.api_caller
+    return f"system:{caller.id}"
+
+
+# Each view counted on its own (Flask-Limiter's scope is the endpoint): per verified system
+# on the signed views, per client address on the unsigned OpenAPI document. Failed
+# signatures have their own limit per client address (``portal.security``).
+per_system = limiter.limit(_api_limit, key_func=_system_key)
+per_address = limiter.limit(_api_limit)
 
 
 @bp.url_value_preprocessor
@@ -66,17 +74,45 @@ def read_body(limit: int) -> bytes:
     return body
 
 
-def _signed(body: bytes) -> tuple[SignedHeaders, Caller]:
-    """The parsed headers and the calling system (401/403 otherwise)."""
+# The signed views and the largest body each reads (None: MAX_CONTENT_LENGTH, for the
+# multipart model upload, whose whole body is signed and cached before werkzeug parses it).
+_SIGNED_BODY_LIMITS: dict[str, str | None] = {
+    "api.post_decision": "max_webhook_bytes",
+    "api.post_batch": "max_batch_bytes",
+    "api.get_decision": "max_webhook_bytes",
+    "api.post_model": None,
+    "api.activate_model": "max_webhook_bytes",
+    "api.retire_model": "max_webhook_bytes",
+}
+
+
+@bp.before_request
+def _authenticate() -> None:
+    """Verify the signature before the view, so its rate limit is keyed by the system that
+    signed (401/403 otherwise; a 401 counts against the address's failed-signature limit)."""
+    endpoint = request.endpoint or ""
+    if endpoint not in _SIGNED_BODY_LIMITS:
+        return
+    setting = _SIGNED_BODY_LIMITS[endpoint]
+    if setting is None:
+        body = request.get_data(cache=True)
+    else:
+        body = read_body(int(getattr(_settings(), setting)))
     signed = parse_headers(request.headers)
-    system = authenticate(
+    g.api_caller = authenticate(
         request_session(),
         signed,
         body,
         now=utcnow(),
         tolerance_seconds=_settings().webhook_tolerance_seconds,
     )
-    return signed, system
+    g.api_signed = signed
+    g.api_body = body
+
+
+def _signed() -> tuple[SignedHeaders, Caller, bytes]:
+    """The parsed headers, the calling system and the body ``_authenticate`` verified."""
+    return g.api_signed, g.api_caller, g.api_body
 
 
 def _options() -> IngestOptions:
@@ -97,9 +133,9 @@ def _answer(answer: Answer) -> tuple[Response, int]:
 
 
 @bp.post("/decisions")
+@per_system
 def post_decision() -> Any:
-    body = read_body(_settings().max_webhook_bytes)
-    signed, system = _signed(body)
+    signed, system, body = _signed()
     answer = receive_decision(
         request_session(), system, signed.webhook_id, parse_json(body), _options()
     )
@@ -107,9 +143,9 @@ def post_decision() -> Any:
 
 
 @bp.post("/decisions/batch")
+@per_system
 def post_batch() -> Any:
-    body = read_body(_settings().max_batch_bytes)
-    signed, system = _signed(body)
+    signed, system, body = _signed()
     answer = receive_batch(
         request_session(), system, signed.webhook_id, parse_json(body), _options()
     )
@@ -117,9 +153,9 @@ def post_batch() -> Any:
 
 
 @bp.get("/decisions/<public_id>")
+@per_system
 def get_decision(public_id: str) -> Any:
-    body = read_body(_settings().max_webhook_bytes)
-    _, system = _signed(body)  # reads only: it never takes the write lock
+    _, system, _ = _signed()  # reads only: it never takes the write lock
     return jsonify(decision_status(request_session(), system, public_id))
 
 
@@ -145,11 +181,11 @@ def _part(name: str) -> bytes | None:
 
 
 @bp.post("/models")
+@per_system
 def post_model() -> Any:
-    # The whole multipart body is signed, so it is read (bounded by MAX_CONTENT_LENGTH)
-    # and cached before werkzeug parses the parts from that same cached copy.
-    body = request.get_data(cache=True)
-    _, system = _signed(body)
+    # The whole multipart body was signed, read (bounded by MAX_CONTENT_LENGTH) and cached
+    # by ``_authenticate``; werkzeug parses the parts from that same cached copy.
+    _, system, _ = _signed()
     if not (request.mimetype or "").startswith("multipart/form-data"):
         raise ValidationFailed(
             details=[
@@ -189,23 +225,26 @@ def _own_model(system: Caller, name: str, version: str) -> ModelVersion:
 
 def _change_status(name: str, version: str, change: Any) -> Any:
     """Activate or retire a version, by the system that registered it (others: 404)."""
-    _, system = _signed(read_body(_settings().max_webhook_bytes))
+    _, system, _ = _signed()
     _own_model(system, name, version)
     model = change(request_session(), name, version, actor=system_actor(system))
     return jsonify(_model_body(model))
 
 
 @bp.post("/models/<name>/<version>/activate")
+@per_system
 def activate_model(name: str, version: str) -> Any:
     return _change_status(name, version, admin.activate_model)
 
 
 @bp.post("/models/<name>/<version>/retire")
+@per_system
 def retire_model(name: str, version: str) -> Any:
     return _change_status(name, version, admin.retire_model)
 
 
 @bp.get("/openapi.json")
+@per_address
 def openapi() -> Any:
     from portal.api.openapi import openapi_document
 

@@ -1,7 +1,7 @@
-"""The machine API's rate limit (``api_ratelimit``): per system and client address, each view
-counted on its own, a JSON 429 with the stable code once exceeded. The OpenAPI document is
-limited per client address like the rest of the API, and the pages keep Flask-Limiter's
-limits.
+"""The machine API's rate limits: per verified system (never per a claimed system name),
+each view counted on its own, a JSON 429 with the stable code once exceeded; a separate
+limit per client address on refused signatures; client addresses taken from the trusted
+proxies only. The pages keep their own limits.
 
 Limits are off in the other tests; these build an app with them on (``env=development``),
 on the test's rolled-back connection.
@@ -9,13 +9,14 @@ on the test's rolled-back connection.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
-import flask_limiter
 import pytest
-from api_support import Sender, SignedClient, decision_body
-from flask import Flask, request
+from api_support import Sender, SignedClient, decision_body, sign_headers
+from flask import Flask
 from limits import parse
 from sqlalchemy import Connection
 
@@ -42,6 +43,19 @@ def limited_app(app_overrides: dict[str, Any], connection: Connection) -> Callab
         return app
 
     return make
+
+
+def _forged(client: Any, sender: Sender, *, system: str, address: str = "127.0.0.1") -> Any:
+    """A decision signed with a wrong secret, claiming ``system``."""
+    data = json.dumps(decision_body())
+    headers = sign_headers("whsec_" + "QUFB" * 8, system, data)
+    return client.post(
+        URL,
+        data=data.encode(),
+        content_type="application/json",
+        headers=headers,
+        environ_base={"REMOTE_ADDR": address},
+    )
 
 
 def test_api_answers_429_with_the_stable_code_once_the_system_passes_its_limit(
@@ -83,6 +97,59 @@ def test_api_limit_counts_per_system_and_per_view(
     assert client.get(accepted.get_json()["links"]["self"]).status_code == 200
 
 
+def test_the_system_limit_holds_from_every_address(limited_app, sender: Sender, model) -> None:
+    # Keyed by the verified system alone: moving to another address buys no new bucket.
+    flask_client = limited_app(api_ratelimit="1 per minute").test_client()
+    data = json.dumps(decision_body())
+
+    def post(address: str) -> int:
+        headers = sign_headers(sender.secret, sender.name, data)
+        return flask_client.post(
+            URL,
+            data=data.encode(),
+            content_type="application/json",
+            headers=headers,
+            environ_base={"REMOTE_ADDR": address},
+        ).status_code
+
+    assert [post("10.0.0.1"), post("10.0.0.2")] == [202, 429]
+
+
+def test_rotating_the_claimed_system_name_does_not_escape_the_failed_signature_limit(
+    limited_app, sender: Sender, model, counts
+) -> None:
+    flask_client = limited_app(
+        api_ratelimit="100 per minute", api_signature_failure_ratelimit="3 per minute"
+    ).test_client()
+    stored = counts()
+
+    statuses = [
+        _forged(flask_client, sender, system=name).status_code
+        for name in ("fagsystem", "findes-ikke", "x" * 100, "andet", "igen")
+    ]
+
+    assert statuses == [401, 401, 401, 429, 429]
+    refused = _forged(flask_client, sender, system="endnu-et")
+    assert refused.get_json() == RATE_LIMITED
+    assert 0 < int(refused.headers["Retry-After"]) <= 60
+    # Past it the address is refused before any signature work, good signature or not ...
+    assert SignedClient(flask_client, sender).post(URL, decision_body()).status_code == 429
+    # ... while another address is not affected.
+    assert _forged(flask_client, sender, system="fagsystem", address="10.9.9.9").status_code == 401
+    assert counts() == stored
+
+
+def test_good_signatures_do_not_count_as_failures(limited_app, sender: Sender, model) -> None:
+    flask_client = limited_app(
+        api_ratelimit="100 per minute", api_signature_failure_ratelimit="1 per minute"
+    ).test_client()
+    client = SignedClient(flask_client, sender)
+
+    assert [client.post(URL, decision_body()).status_code for _ in range(3)] == [202] * 3
+    assert _forged(flask_client, sender, system=sender.name).status_code == 401
+    assert _forged(flask_client, sender, system=sender.name).status_code == 429
+
+
 def test_openapi_document_is_limited_on_its_own_count(limited_app, sender: Sender, model) -> None:
     # Public and unsigned, so counted per client address; its count is not the decisions'.
     flask_client = limited_app(api_ratelimit="2 per minute").test_client()
@@ -94,7 +161,7 @@ def test_openapi_document_is_limited_on_its_own_count(limited_app, sender: Sende
     assert [client.post(URL, decision_body()).status_code for _ in range(3)] == [202, 202, 429]
 
 
-def test_pages_keep_flask_limiter_and_the_api_is_not_counted_there(
+def test_pages_keep_their_limits_and_the_api_is_not_counted_there(
     limited_app, sender: Sender, model
 ) -> None:
     # (The pages' default limit is read once per process by Flask-Limiter; the login
@@ -118,22 +185,41 @@ def test_pages_keep_flask_limiter_and_the_api_is_not_counted_there(
     assert flask_client.get("/login").status_code == 429
 
 
-def test_flask_limiter_does_not_resolve_limits_for_the_api(
-    limited_app, sender: Sender, model, monkeypatch
-) -> None:
-    """Its per-request limit resolution is what the direct check saves: it must not run for
-    /api/ (this fails, instead of silently costing again, if Flask-Limiter renames the hook)."""
-    seen: list[str | None] = []
-    check = flask_limiter.Limiter._check_request_limit
+def test_behind_one_proxy_clients_have_their_own_buckets(limited_app) -> None:
+    flask_client = limited_app(trusted_proxies=1, login_ratelimit="1 per minute").test_client()
 
-    def recording(self, *args: Any, **kwargs: Any) -> None:
-        seen.append(request.endpoint)
-        check(self, *args, **kwargs)
+    def login(forwarded_for: str) -> int:
+        return flask_client.get(
+            "/login",
+            headers={"X-Forwarded-For": forwarded_for},
+            environ_base={"REMOTE_ADDR": "10.0.0.254"},  # the proxy
+        ).status_code
 
-    monkeypatch.setattr(flask_limiter.Limiter, "_check_request_limit", recording)
-    flask_client = limited_app().test_client()
+    # Two citizens behind the same proxy: a bucket each.
+    assert [login("198.51.100.1"), login("198.51.100.2")] == [200, 200]
+    assert login("198.51.100.1") == 429
+    # A spoofed address in front of the one the trusted proxy appended is ignored: the
+    # client is still 198.51.100.1, whose bucket is spent.
+    assert login("203.0.113.77, 198.51.100.1") == 429
+    assert login("198.51.100.2, 198.51.100.1") == 429
 
-    assert SignedClient(flask_client, sender).post(URL, decision_body()).status_code == 202
-    assert flask_client.get("/algoritmer").status_code == 200
 
-    assert seen == ["registry.register"]
+def test_without_trusted_proxies_forwarded_for_is_ignored(limited_app) -> None:
+    flask_client = limited_app(login_ratelimit="1 per minute").test_client()
+
+    statuses = [
+        flask_client.get("/login", headers={"X-Forwarded-For": address}).status_code
+        for address in ("198.51.100.1", "198.51.100.2")
+    ]
+
+    assert statuses == [200, 429]
+
+
+def test_no_private_flask_limiter_hook_is_overridden(project_root: Path) -> None:
+    # Flask-Limiter's public API only: no subclass overriding its private methods, no
+    # storage reaching into ``limits``' name-mangled internals.
+    for path in (project_root / "portal").rglob("*.py"):
+        source = path.read_text(encoding="utf-8")
+        assert "_check_request_limit" not in source, path
+        assert "_MemoryStorage__" not in source, path
+        assert "class _Limiter" not in source, path
