@@ -45,10 +45,10 @@ def limited_app(app_overrides: dict[str, Any], connection: Connection) -> Callab
     return make
 
 
-def _forged(client: Any, sender: Sender, *, system: str, address: str = "127.0.0.1") -> Any:
-    """A decision signed with a wrong secret, claiming ``system``."""
+def _post(client: Any, secret: str, system: str, address: str) -> Any:
+    """A decision signed with ``secret`` as ``system``, sent from ``address``."""
     data = json.dumps(decision_body())
-    headers = sign_headers("whsec_" + "QUFB" * 8, system, data)
+    headers = sign_headers(secret, system, data)
     return client.post(
         URL,
         data=data.encode(),
@@ -56,6 +56,11 @@ def _forged(client: Any, sender: Sender, *, system: str, address: str = "127.0.0
         headers=headers,
         environ_base={"REMOTE_ADDR": address},
     )
+
+
+def _forged(client: Any, sender: Sender, *, system: str, address: str = "127.0.0.1") -> Any:
+    """A decision signed with a wrong secret, claiming ``system``."""
+    return _post(client, "whsec_" + "QUFB" * 8, system, address)
 
 
 def test_api_answers_429_with_the_stable_code_once_the_system_passes_its_limit(
@@ -100,17 +105,9 @@ def test_api_limit_counts_per_system_and_per_view(
 def test_the_system_limit_holds_from_every_address(limited_app, sender: Sender, model) -> None:
     # Keyed by the verified system alone: moving to another address buys no new bucket.
     flask_client = limited_app(api_ratelimit="1 per minute").test_client()
-    data = json.dumps(decision_body())
 
     def post(address: str) -> int:
-        headers = sign_headers(sender.secret, sender.name, data)
-        return flask_client.post(
-            URL,
-            data=data.encode(),
-            content_type="application/json",
-            headers=headers,
-            environ_base={"REMOTE_ADDR": address},
-        ).status_code
+        return int(_post(flask_client, sender.secret, sender.name, address).status_code)
 
     assert [post("10.0.0.1"), post("10.0.0.2")] == [202, 429]
 
