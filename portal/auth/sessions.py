@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from flask import Flask, Request, Response
 from flask.sessions import SessionInterface, SessionMixin
-from sqlalchemy import delete
+from sqlalchemy import delete, update
 from werkzeug.datastructures import CallbackDict
 
 from portal.auth.models import ServerSession
@@ -61,11 +61,18 @@ class StoredSession:
 
 
 class SessionStore(Protocol):
-    """Where sessions live. Keys are sha256 hex digests of the tokens, never the tokens."""
+    """Where sessions live. Keys are sha256 hex digests of the tokens, never the tokens.
+
+    ``create`` stores a session under a new key; ``update`` writes only over a session that
+    is still stored, so a request that loaded a session before a logout (or an expiry
+    purge) deleted it cannot bring it back when it saves afterwards.
+    """
 
     def load(self, key: str) -> StoredSession | None: ...
 
-    def save(self, key: str, stored: StoredSession) -> None: ...
+    def create(self, key: str, stored: StoredSession) -> None: ...
+
+    def update(self, key: str, stored: StoredSession) -> bool: ...
 
     def delete(self, key: str) -> None: ...
 
@@ -94,15 +101,33 @@ class DatabaseStore:
                 expires_at=row.expires_at,
             )
 
-    def save(self, key: str, stored: StoredSession) -> None:
+    def create(self, key: str, stored: StoredSession) -> None:
         with get_db(self._app).transaction() as db:
-            row = db.get(ServerSession, key)
-            if row is None:
-                row = ServerSession(key=key, created_at=stored.created_at)
-                db.add(row)
-            row.data = stored.data
-            row.last_seen_at = stored.last_seen_at
-            row.expires_at = stored.expires_at
+            db.add(
+                ServerSession(
+                    key=key,
+                    created_at=stored.created_at,
+                    data=stored.data,
+                    last_seen_at=stored.last_seen_at,
+                    expires_at=stored.expires_at,
+                )
+            )
+
+    def update(self, key: str, stored: StoredSession) -> bool:
+        # One UPDATE ... WHERE key: a row deleted meanwhile stays deleted (no read first,
+        # so nothing between a read and the write can resurrect it either).
+        with get_db(self._app).transaction() as db:
+            result = db.execute(
+                update(ServerSession)
+                .where(ServerSession.key == key)
+                .values(
+                    data=stored.data,
+                    last_seen_at=stored.last_seen_at,
+                    expires_at=stored.expires_at,
+                )
+                .execution_options(synchronize_session=False)
+            )
+            return bool(result.rowcount)  # type: ignore[attr-defined]
 
     def delete(self, key: str) -> None:
         with get_db(self._app).transaction() as db:
@@ -134,7 +159,7 @@ class RedisStore:
             expires_at=dt.datetime.fromisoformat(value["expires_at"]),
         )
 
-    def save(self, key: str, stored: StoredSession) -> None:
+    def _write(self, key: str, stored: StoredSession, **condition: bool) -> bool:
         ttl = max(1, int((stored.expires_at - utcnow()).total_seconds()) + 1)
         value = {
             "data": stored.data,
@@ -142,7 +167,15 @@ class RedisStore:
             "last_seen_at": stored.last_seen_at.isoformat(),
             "expires_at": stored.expires_at.isoformat(),
         }
-        self._redis.set(self._prefix + key, active_key_ring().encrypt_json(value), ex=ttl)
+        ciphertext = active_key_ring().encrypt_json(value)
+        return bool(self._redis.set(self._prefix + key, ciphertext, ex=ttl, **condition))
+
+    def create(self, key: str, stored: StoredSession) -> None:
+        self._write(key, stored, nx=True)
+
+    def update(self, key: str, stored: StoredSession) -> bool:
+        # SET ... XX: written only if the key still exists, atomically in Redis.
+        return self._write(key, stored, xx=True)
 
     def delete(self, key: str) -> None:
         self._redis.delete(self._prefix + key)
@@ -266,12 +299,16 @@ class ServerSessionInterface(SessionInterface):
             session.token = secrets.token_urlsafe(32)
             session.created_at = now
             session.last_seen_at = now
-            self._store(session, now)
+            self.store.create(_key(session.token), self._stored(session, now))
             self._set_cookie(response, session.token)
             return
         stale = session.last_seen_at is None or now - session.last_seen_at >= TOUCH_INTERVAL
-        if session.modified or stale:
-            self._store(session, now)
+        if (session.modified or stale) and not self.store.update(
+            _key(session.token), self._stored(session, now)
+        ):
+            # Deleted while this request ran (a logout in another tab): it stays gone, and
+            # so does this browser's cookie.
+            self._delete_cookie(response)
 
     # -- for tests and tools -----------------------------------------------------------
 
@@ -279,7 +316,7 @@ class ServerSessionInterface(SessionInterface):
         """Store a new session holding ``data`` and return its cookie token."""
         token = secrets.token_urlsafe(32)
         now = self.clock()
-        self.store.save(
+        self.store.create(
             _key(token),
             StoredSession(dict(data), now, now, self._expires_at(now, now)),
         )
@@ -300,15 +337,11 @@ class ServerSessionInterface(SessionInterface):
             or now - stored.created_at >= self.absolute
         )
 
-    def _store(self, session: ServerSideSession, now: dt.datetime) -> None:
-        assert session.token is not None
+    def _stored(self, session: ServerSideSession, now: dt.datetime) -> StoredSession:
         assert session.created_at is not None
         session.last_seen_at = now
-        self.store.save(
-            _key(session.token),
-            StoredSession(
-                dict(session), session.created_at, now, self._expires_at(session.created_at, now)
-            ),
+        return StoredSession(
+            dict(session), session.created_at, now, self._expires_at(session.created_at, now)
         )
 
     def _set_cookie(self, response: Response, token: str) -> None:

@@ -135,7 +135,7 @@ def _tamper(app: Flask, browser: Browser, change: Callable[[dict[str, Any]], Non
     stored = _stored(app, browser)
     data = dict(stored.data)
     change(data)
-    session_interface(app).store.save(
+    session_interface(app).store.update(
         hashlib.sha256(token.encode()).hexdigest(),
         StoredSession(data, stored.created_at, stored.last_seen_at, stored.expires_at),
     )

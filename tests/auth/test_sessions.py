@@ -239,3 +239,65 @@ def test_machine_api_requests_neither_read_nor_store_a_session(
     assert _cookie(probe_client) == token
     assert probe_client.get("/_probe/session").json == {"colour": "blue"}  # "red" not kept
     assert [row.data for row in _rows(probe_app)] == [{"colour": "blue"}]
+
+
+def _logged_in(client: FlaskClient) -> str:
+    page = client.get("/login/demo")
+    client.post(
+        "/login/demo",
+        data={"person": "citizen:0", "csrf_token": csrf_from(page.get_data(as_text=True))},
+    )
+    token = _cookie(client)
+    assert token
+    assert client.get("/_probe/citizen").status_code == 200
+    return token
+
+
+def _logout_during_a_request(app: Flask, client: FlaskClient, *, modified: bool) -> str:
+    """Request A opens the session; a logout (another tab) deletes it; A then saves."""
+    token = _logged_in(client)
+    interface = session_interface(app)
+    environ = {"HTTP_COOKIE": f"{COOKIE_NAME}={token}"}
+    with app.test_request_context("/_probe/session", environ_base=environ) as ctx:
+        in_flight = interface.open_session(app, ctx.request)
+        assert in_flight.get("principal") is not None  # A sees the login
+        csrf = csrf_from(client.get("/login/demo").get_data(as_text=True))
+        assert client.post("/logout", data={"csrf_token": csrf}).status_code == 303
+        assert interface.load(token) is None
+        if modified:
+            in_flight["seen"] = "yes"
+        else:  # only the periodic last-seen touch is due
+            in_flight.last_seen_at = utcnow() - dt.timedelta(minutes=5)
+        response = app.response_class("A")
+        interface.save_session(app, in_flight, response)
+    assert interface.load(token) is None, "the save brought the logged-out session back"
+    assert f"{COOKIE_NAME}=;" in response.headers.get("Set-Cookie", "")
+    return token
+
+
+@pytest.mark.parametrize("modified", [True, False])
+def test_a_save_after_logout_never_recreates_the_session_in_the_database(
+    probe_app: Flask, probe_client: FlaskClient, modified: bool
+) -> None:
+    token = _logout_during_a_request(probe_app, probe_client, modified=modified)
+
+    assert _rows(probe_app) == []
+    probe_client.set_cookie(COOKIE_NAME, token)
+    assert probe_client.get("/_probe/citizen").status_code == 303
+
+
+@pytest.mark.redis
+@pytest.mark.parametrize("modified", [True, False])
+def test_a_save_after_logout_never_recreates_the_session_in_redis(
+    redis_probe_app: Flask, redis_url: str, modified: bool
+) -> None:
+    import redis
+
+    client = redis_probe_app.test_client()
+    token = _logout_during_a_request(redis_probe_app, client, modified=modified)
+
+    prefix = redis_probe_app.config["SETTINGS"].session_redis_prefix
+    key = prefix + hashlib.sha256(token.encode()).hexdigest()
+    assert redis.Redis.from_url(redis_url).exists(key) == 0
+    client.set_cookie(COOKIE_NAME, token)
+    assert client.get("/_probe/citizen").status_code == 303
