@@ -8,6 +8,7 @@ by Babel through the filters registered here.
 from __future__ import annotations
 
 import datetime as dt
+import unicodedata
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -17,6 +18,9 @@ from babel.dates import format_datetime as babel_format_datetime
 from babel.numbers import format_decimal as babel_format_decimal
 from flask import Flask, request
 from flask_babel import Babel, get_locale
+from flask_babel import lazy_gettext as _l
+
+from portal.errors import BadRequest
 
 LANGUAGES = ("da", "en")
 DEFAULT_LANGUAGE = "da"
@@ -82,13 +86,41 @@ def _tz() -> Any:
     return ZoneInfo(TIMEZONE)
 
 
+MAX_RETURN_TARGET = 2000
+
+
+class BadReturnTarget(BadRequest):
+    code = "bad-return-target"
+    message = _l(
+        "The link you followed has an address to return to that we cannot use."
+        " Go to the front page and try again."
+    )
+
+
+def _junk(char: str) -> bool:
+    # Control and format characters (C0, DEL, C1, bidi overrides, zero-width), line and
+    # paragraph separators and any space but the plain one; backslashes, which browsers
+    # read as slashes ("/\\evil.example" is another host to them).
+    if char == "\\":
+        return True
+    category = unicodedata.category(char)
+    return category[0] == "C" or (category[0] == "Z" and char != " ")
+
+
 def safe_next(target: str | None, fallback: str = "/") -> str:
-    """A local path to return to; anything with a scheme or host falls back."""
+    """The local path to return to (``fallback`` when none is given).
+
+    Anything else is refused with :class:`BadReturnTarget` (400), never followed: a scheme
+    or host, a protocol-relative ``//host``, a path not starting with ``/``, backslashes,
+    control or separator characters, or more than ``MAX_RETURN_TARGET`` characters.
+    """
     if not target:
         return fallback
+    if len(target) > MAX_RETURN_TARGET or any(_junk(char) for char in target):
+        raise BadReturnTarget()
     parts = urlsplit(target)
     if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
-        return fallback
+        raise BadReturnTarget()
     return target
 
 

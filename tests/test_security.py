@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from urllib.parse import unquote
 
 import pytest
 from flask import Flask
@@ -231,3 +232,63 @@ def test_limits_on_redis_hold_across_two_gunicorn_workers(tmp_path: Path, app_ov
     assert all(0 < int(after) <= 60 for status, after in answers if status == 429)
     workers = {line.split()[0] for line in log.read_text().splitlines()}
     assert len(workers) == 2, "both workers must have answered"
+
+
+JUNK_TARGETS = [
+    "/mine-sager\x00",
+    "/mine-sager\r\nSet-Cookie: x=1",
+    "/\x1b[31m",
+    "/mine-sager\x7f",
+    "/a\x85b",  # C1 next line
+    "/a\u2028b",  # line separator
+    "/a\u2029b",  # paragraph separator
+    "/a\u202eb",  # right-to-left override
+    "/a\u200bb",  # zero-width space
+    "/a\tb",
+    "/\\evil.example",
+    "\\\\evil.example",
+    "//evil.example",
+    "///evil.example",
+    "https://evil.example/",
+    "javascript:alert(1)",
+    "evil.example",
+    "/" + "a" * 3000,
+]
+
+
+def _assert_refused(response) -> None:
+    assert response.status_code == 400
+    assert "Location" not in response.headers
+    assert "Adressen, som linket sender dig tilbage til, kan vi ikke bruge" in response.get_data(
+        as_text=True
+    )
+
+
+@pytest.mark.parametrize("target", JUNK_TARGETS)
+@pytest.mark.parametrize("path", ["/login", "/login/demo", "/sprog/en"])
+def test_junk_in_a_return_parameter_is_a_clear_400(client, path: str, target: str) -> None:
+    _assert_refused(client.get(path, query_string={"next": target}))
+
+
+@pytest.mark.parametrize("target", JUNK_TARGETS)
+def test_junk_in_the_demo_login_form_refuses_before_anyone_is_logged_in(
+    app, client, target: str
+) -> None:
+    app.config["WTF_CSRF_ENABLED"] = False
+    try:
+        response = client.post("/login/demo", data={"person": "citizen:0", "next": target})
+    finally:
+        app.config["WTF_CSRF_ENABLED"] = True
+    _assert_refused(response)
+    assert client.get("/mine-sager").status_code == 303  # still not logged in
+
+
+@pytest.mark.parametrize("target", ["/mine-sager", "/algoritmer?sort=navn", "/sag/æøå"])
+def test_a_local_return_path_is_followed(client, target: str) -> None:
+    response = client.get("/sprog/en", query_string={"next": target})
+    assert response.status_code == 303
+    assert unquote(response.headers["Location"]) == target
+
+
+def test_a_protected_page_with_junk_in_its_path_is_a_400_not_a_redirect(client) -> None:
+    _assert_refused(client.get("/mine-sager/a%E2%80%A8b"))

@@ -197,6 +197,7 @@ def demo_login() -> Any:
     citizens, staff = _demo_people()
     form = DemoLoginForm()
     if form.validate_on_submit():
+        target = safe_next(form.next.data, "")  # refused (400) before anyone is logged in
         person = form.person.data or ""
         principal: Principal | None = None
         kind, _, ref = person.partition(":")
@@ -214,7 +215,7 @@ def demo_login() -> Any:
         if principal is None:
             abort(400)
         login_session(principal)
-        return redirect(safe_next(form.next.data, "") or _landing(principal), code=303)
+        return redirect(target or _landing(principal), code=303)
     if request.method == "POST":
         abort(400)
     return render_page(

@@ -62,8 +62,14 @@ def test_demo_next_must_be_local(probe_client: FlaskClient) -> None:
         "/login/demo",
         data={"person": "staff:admin", "csrf_token": csrf, "next": "https://evil.example/"},
     )
+    assert response.status_code == 400  # refused before the login, not followed
+    assert "Location" not in response.headers
+    assert probe_client.get("/_probe/staff").status_code == 303
+    response = probe_client.post(
+        "/login/demo", data={"person": "staff:admin", "csrf_token": csrf, "next": "/tilsyn/log"}
+    )
     assert response.status_code == 303
-    assert response.headers["Location"] == "/tilsyn"
+    assert response.headers["Location"] == "/tilsyn/log"
 
 
 @pytest.mark.parametrize(
