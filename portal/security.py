@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Flask, Response, current_app, g, request
+from flask import Flask, Response, current_app, g, request, url_for
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from flask_wtf.csrf import CSRFProtect
@@ -77,8 +77,17 @@ def _security_headers(response: Response) -> Response:
     return response
 
 
+def absolute_url(endpoint: str, **values: object) -> str:
+    """An absolute URL to ``endpoint`` on PORTAL_BASE_URL, never on the request's Host
+    header (which a client or a proxy may set to anything). For links that leave the site's
+    pages: PDFs, letters. Pages themselves link with plain paths."""
+    base = str(current_app.config["SETTINGS"].base_url).rstrip("/")
+    return base + url_for(endpoint, **values)
+
+
 def init_app(app: Flask) -> None:
     app.config.setdefault("WTF_CSRF_TIME_LIMIT", None)  # bound by the session lifetime instead
     csrf.init_app(app)
     limiter.init_app(app)
+    app.jinja_env.globals["absolute_url"] = absolute_url
     app.after_request(_security_headers)

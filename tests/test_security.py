@@ -292,3 +292,25 @@ def test_a_local_return_path_is_followed(client, target: str) -> None:
 
 def test_a_protected_page_with_junk_in_its_path_is_a_400_not_a_redirect(client) -> None:
     _assert_refused(client.get("/mine-sager/a%E2%80%A8b"))
+
+
+def test_no_absolute_url_is_built_from_the_request(project_root: Path) -> None:
+    # Absolute URLs come from PORTAL_BASE_URL (``absolute_url``); the Host header, and so
+    # url_for(_external=True), request.host_url and request.url_root, is the client's to set.
+    pattern = re.compile(r"_external\s*=|\bhost_url\b|\burl_root\b|request\.host\b|request\.url\b")
+    offenders = [
+        f"{path.relative_to(project_root)}: {line.strip()}"
+        for path in (project_root / "portal").rglob("*")
+        if path.suffix in {".py", ".html", ".txt"} and "static" not in path.parts
+        for line in path.read_text(encoding="utf-8").splitlines()
+        if pattern.search(line)
+    ]
+    assert offenders == []
+
+
+def test_absolute_url_ignores_a_forged_host(app) -> None:
+    from portal.security import absolute_url
+
+    with app.test_request_context("/", headers={"Host": "evil.example"}):
+        url = absolute_url("registry.model_card", name="ledighed")
+    assert url == app.config["SETTINGS"].base_url.rstrip("/") + "/algoritmer/ledighed"

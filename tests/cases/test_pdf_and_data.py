@@ -150,3 +150,40 @@ def test_access_log_shows_role_and_unit_never_staff_identity(
     assert "Team Nord" not in html
     assert jonas_case.public_id not in html
     assert re.search(r"\d{1,2}\. [a-zæøå]+ 2026 kl\. \d\d:\d\d", rows[0][0])
+
+
+def _link_targets(pdf: bytes) -> list[str]:
+    import io
+
+    import pikepdf
+
+    with pikepdf.open(io.BytesIO(pdf)) as document:
+        return [
+            str(annotation.A.URI)
+            for page in document.pages
+            for annotation in page.get("/Annots", [])
+            if "/A" in annotation and "/URI" in annotation.A
+        ]
+
+
+def test_pdf_links_use_the_base_url_never_the_host_header(
+    app, client, citizens, cases_of, login_citizen
+):
+    ledighed, _ = cases_of(citizens["anne"])
+    login_citizen(citizens["anne"])
+
+    from portal.auth.sessions import COOKIE_NAME
+
+    cookie = client.get_cookie(COOKIE_NAME)
+    assert cookie is not None
+    # (The test client only sends its cookies to their own host: sent by hand here.)
+    answer = app.test_client(use_cookies=False).get(
+        f"/mine-sager/{ledighed.public_id}/pdf",
+        headers={"Host": "evil.example", "Cookie": f"{COOKIE_NAME}={cookie.value}"},
+    )
+
+    assert answer.status_code == 200
+    links = _link_targets(answer.data)
+    base = app.config["SETTINGS"].base_url.rstrip("/")
+    assert any(link.startswith(base + "/algoritmer/") for link in links), links
+    assert not [link for link in links if "evil.example" in link]
