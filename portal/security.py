@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Flask, Response, current_app, g, request, url_for
+from flask import Flask, Response, current_app, g, request, session, url_for
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from flask_wtf.csrf import CSRFProtect
@@ -53,7 +53,8 @@ limiter = Limiter(
 
 
 def mark_public() -> None:
-    """Let this response be cached (public register pages); everything else is no-store."""
+    """Let this response be cached (public register pages) when it is the anonymous
+    visitor's, the same for everyone; everything else is ``private, no-store``."""
     g.cache_public = True
 
 
@@ -68,13 +69,22 @@ def _security_headers(response: Response) -> Response:
     headers["Permissions-Policy"] = "camera=(), microphone=(), geolocation=(), payment=()"
     if request.path.startswith("/static/"):
         headers["Cache-Control"] = "public, max-age=3600"
-    elif g.get("cache_public"):
+    elif g.get("cache_public") and _same_for_everyone():
         headers["Cache-Control"] = "public, max-age=300"
+        # The language is the visitor's choice (cookie) or their browser's.
+        response.vary.update(("Cookie", "Accept-Language"))
     else:
         # Personal by default: nothing is kept by browsers or proxies unless a view says so.
-        headers["Cache-Control"] = "no-store"
+        headers["Cache-Control"] = "private, no-store"
         headers["Pragma"] = "no-cache"
     return response
+
+
+def _same_for_everyone() -> bool:
+    """A public page is cached only as an anonymous visitor with nothing in the session
+    sees it: a logged-in visitor's copy has their name and a CSRF token in the header
+    (the logout form), and any stored session may show up in the page."""
+    return not session and "csrf_token" not in g
 
 
 def absolute_url(endpoint: str, **values: object) -> str:

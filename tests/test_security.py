@@ -28,9 +28,9 @@ def test_every_response_has_security_headers(client, url: str) -> None:
 
 
 def test_personal_and_error_responses_are_not_stored(client) -> None:
-    assert client.get("/findes-ikke").headers["Cache-Control"] == "no-store"
-    assert client.get("/algoritmer/findes-ikke").headers["Cache-Control"] == "no-store"
-    assert client.get("/healthz").headers["Cache-Control"] == "no-store"
+    assert client.get("/findes-ikke").headers["Cache-Control"] == "private, no-store"
+    assert client.get("/algoritmer/findes-ikke").headers["Cache-Control"] == "private, no-store"
+    assert client.get("/healthz").headers["Cache-Control"] == "private, no-store"
     assert client.get("/algoritmer").headers["Cache-Control"].startswith("public")
 
 
@@ -314,3 +314,52 @@ def test_absolute_url_ignores_a_forged_host(app) -> None:
     with app.test_request_context("/", headers={"Host": "evil.example"}):
         url = absolute_url("registry.model_card", name="ledighed")
     assert url == app.config["SETTINGS"].base_url.rstrip("/") + "/algoritmer/ledighed"
+
+
+def _get_paths(app: Flask) -> list[str]:
+    """One URL for every GET route of the app (placeholders filled with a dummy value)."""
+    paths = []
+    for rule in app.url_map.iter_rules():
+        if "GET" not in (rule.methods or ()) or rule.endpoint == "static":
+            continue
+        path = rule.rule
+        for argument in rule.arguments:
+            path = re.sub(rf"<(?:[^:>]+:)?{argument}>", "x", path)
+        paths.append(path)
+    return sorted(set(paths))
+
+
+def _personal(body: str) -> bool:
+    return 'name="csrf_token"' in body or "/logout" in body
+
+
+def test_every_route_is_private_unless_the_same_for_everyone(app, client, login_as) -> None:
+    paths = _get_paths(app)
+    assert len(paths) > 20  # the map was read, not an empty list
+    anonymous = {path: client.get(path) for path in paths}
+    public = []
+    for path, response in anonymous.items():
+        cache = response.headers["Cache-Control"]
+        assert cache in ("private, no-store", "public, max-age=300"), (path, cache)
+        if _personal(response.get_data(as_text=True)):
+            assert cache == "private, no-store", path
+        if cache.startswith("public"):
+            public.append(path)
+            assert "Cookie" in response.headers["Vary"], path
+            # Rendered the same for another anonymous visitor.
+            other = app.test_client().get(path)
+            assert other.get_data() == response.get_data(), path
+    assert "/algoritmer" in public  # some pages are still cacheable
+    for role in ("citizen", "caseworker"):
+        login_as(role)
+        for path in paths:
+            response = client.get(path)
+            assert response.headers["Cache-Control"] == "private, no-store", (role, path)
+
+
+def test_a_public_page_seen_logged_in_is_private(client, login_as) -> None:
+    assert client.get("/algoritmer").headers["Cache-Control"].startswith("public")
+    login_as("citizen")
+    page = client.get("/algoritmer")
+    assert _personal(page.get_data(as_text=True))
+    assert page.headers["Cache-Control"] == "private, no-store"

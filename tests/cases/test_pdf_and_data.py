@@ -38,7 +38,7 @@ def test_explanation_pdf_is_a_tagged_pdf_in_danish(
     assert answer.status_code == 200
     assert answer.mimetype == "application/pdf"
     assert "attachment" in answer.headers["Content-Disposition"]
-    assert answer.headers["Cache-Control"] == "no-store"
+    assert answer.headers["Cache-Control"] == "private, no-store"
     pdf = answer.data
     assert pdf.startswith(b"%PDF-")
     inflated = pdf_streams_text(pdf)
