@@ -95,10 +95,16 @@ def list_cases(session: Session, principal: Principal) -> list[CaseSummary]:
 
 
 def own_decision(session: Session, principal: Principal, public_id: str) -> Decision:
-    """The principal's decision with this public id; NotFound when missing or not theirs."""
+    """The principal's decision with this public id; NotFound when missing or not theirs.
+
+    Ownership is part of the query: another citizen's decision is never loaded, so nothing
+    of it is decrypted, and "not yours" costs exactly what "does not exist" costs.
+    """
     subject_key = _require_citizen(principal)
-    decision = session.scalar(select(Decision).where(Decision.public_id == public_id))
-    if decision is None or decision.subject_key != subject_key:
+    decision = session.scalar(
+        select(Decision).where(Decision.public_id == public_id, Decision.subject_key == subject_key)
+    )
+    if decision is None:
         raise NotFound()
     return decision
 
@@ -191,7 +197,9 @@ def own_request(
     decision = own_decision(session, principal, public_id)
     request = session.scalar(
         select(CitizenRequest).where(
-            CitizenRequest.public_id == request_id, CitizenRequest.decision_id == decision.id
+            CitizenRequest.public_id == request_id,
+            CitizenRequest.decision_id == decision.id,
+            CitizenRequest.subject_key == decision.subject_key,
         )
     )
     if request is None:
