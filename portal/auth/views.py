@@ -87,7 +87,8 @@ def _client(audience: Audience) -> OIDCClient:
 
 
 def _begin(audience: Audience) -> Response:
-    client = _client(audience)
+    client = _client(audience)  # 404 when this login is off; no provider call yet
+    target = safe_next(request.args.get("next"), "")  # refused (400) before any provider call
     acr = None
     if audience == "citizen":
         acr = " ".join(client.provider.acr_values) or _settings().citizen_min_acr
@@ -95,7 +96,7 @@ def _begin(audience: Audience) -> Response:
     session[_PENDING] = {
         **pending,
         "audience": audience,
-        "next": safe_next(request.args.get("next"), ""),
+        "next": target,
     }
     return redirect(url, code=303)
 

@@ -472,3 +472,14 @@ def test_unsigned_token_is_refused(provider: ProviderProcess) -> None:
     token = f"{b64({'alg': 'none'})}.{b64(_claims(provider))}."
     with pytest.raises(LoginFailed):
         _client(provider).verify_id_token(token, nonce="n-1")
+
+
+@pytest.mark.parametrize("path", ["/login/borger", "/login/medarbejder"])
+@pytest.mark.parametrize("target", ["//evil.example/", "/a\r\nb", "/\\evil.example", "/a\u2028b"])
+def test_junk_next_is_refused_before_the_provider_is_asked(
+    portal: Flask, browser: Browser, path: str, target: str
+) -> None:
+    start = browser.get(path, params={"next": target})
+    assert start.status_code == 400
+    assert "Location" not in start.headers
+    assert browser.cookie(_cookie_name(portal)) is None  # no pending login stored
