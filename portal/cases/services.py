@@ -21,6 +21,7 @@ from portal.db import utcnow
 from portal.decisions.explanations import StoredExplanation
 from portal.decisions.models import Decision, Explanation
 from portal.errors import NotFound
+from portal.letters.models import OversightRecord
 from portal.oversight.audit import record_event
 from portal.oversight.models import AuditEvent
 from portal.registry.models import ModelVersion
@@ -51,6 +52,8 @@ class CaseDetail:
     model: ModelVersion
     explanation: StoredExplanation | None
     requests: Sequence[CitizenRequest]
+    # The caseworker's assessment of the model's advice now in force (the newest record).
+    oversight: OversightRecord | None = None
 
     @property
     def manifest(self) -> dict[str, Any]:
@@ -103,7 +106,7 @@ def own_decision(session: Session, principal: Principal, public_id: str) -> Deci
     return decision
 
 
-def _requests_for(session: Session, decision: Decision) -> list[CitizenRequest]:
+def requests_for(session: Session, decision: Decision) -> list[CitizenRequest]:
     return list(
         session.scalars(
             select(CitizenRequest)
@@ -131,7 +134,13 @@ def view_case(
         decision_public_id=decision.public_id,
         subject_key=decision.subject_key,
     )
-    return CaseDetail(decision, model, explanation, _requests_for(session, decision))
+    oversight = session.scalar(
+        select(OversightRecord)
+        .where(OversightRecord.decision_id == decision.id)
+        .order_by(OversightRecord.created_at.desc(), OversightRecord.id.desc())
+        .limit(1)
+    )
+    return CaseDetail(decision, model, explanation, requests_for(session, decision), oversight)
 
 
 def create_request(

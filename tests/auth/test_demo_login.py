@@ -63,7 +63,7 @@ def test_demo_next_must_be_local(probe_client: FlaskClient) -> None:
         data={"person": "staff:admin", "csrf_token": csrf, "next": "https://evil.example/"},
     )
     assert response.status_code == 303
-    assert response.headers["Location"] == "/tilsyn"
+    assert response.headers["Location"] == "/admin"
 
 
 @pytest.mark.parametrize(
