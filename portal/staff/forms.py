@@ -10,7 +10,6 @@ from flask_wtf import FlaskForm
 from wtforms import (
     DateField,
     HiddenField,
-    IntegerField,
     RadioField,
     SelectField,
     StringField,
@@ -38,6 +37,16 @@ def _strip(value: str | None) -> str | None:
     return value.strip() if isinstance(value, str) else value
 
 
+class _DateField(DateField):
+    """A date field whose parse error is in the page's language (WTForms has no Danish)."""
+
+    def process_formdata(self, valuelist: list[Any]) -> None:
+        try:
+            super().process_formdata(valuelist)
+        except ValueError:
+            raise ValueError(_l("Write a real date (day, month and year).")) from None
+
+
 class SearchForm(FlaskForm):
     """Search the unit's cases (GET: the URL holds no CPR number)."""
 
@@ -45,16 +54,15 @@ class SearchForm(FlaskForm):
         csrf = False
 
     reference = StringField(_l("Case number (exact)"), filters=[_strip], validators=[Optional()])
-    decided_from = DateField(
+    decided_from = _DateField(
         _l("Decided on or after"),
         validators=[Optional()],
         render_kw={"type": "date"},
     )
-    decided_to = DateField(
+    decided_to = _DateField(
         _l("Decided on or before"), validators=[Optional()], render_kw={"type": "date"}
     )
     model = SelectField(_l("Model"), validate_choice=False, validators=[Optional()])
-    side = IntegerField(validators=[Optional()])
 
     def set_models(self, names: list[str]) -> None:
         self.model.choices = [SelectChoice("", _l("All models"))]

@@ -55,7 +55,7 @@ def search() -> Any:
             decided_from=form.decided_from.data,
             decided_to=form.decided_to.data,
             model=form.model.data or "",
-            page=form.side.data or 1,
+            page=_page_number(request.args.get("side", "")),
         )
         result = services.search(session, principal, query)
     args = {k: v for k, v in request.args.items() if k != "side" and v}
@@ -63,6 +63,10 @@ def search() -> Any:
         "staff/search.html", form=form, result=result, args=args, cpr_form=CprSearchForm()
     )
     return page, 200 if result is not None else 400
+
+
+def _page_number(text: str) -> int:
+    return int(text) if text.isdigit() and len(text) < 6 else 1
 
 
 @bp.post("/sagsbehandler/cpr")

@@ -51,6 +51,18 @@ def caseworker(login_as: Callable[..., Any], cases: Cases) -> Any:
     return login_as("caseworker", unit=cases.unit)
 
 
+def subject_key_of(cpr: str) -> str:
+    return lookup_key(TEST_LOOKUP_KEY, cpr)
+
+
+@pytest.fixture
+def login_citizen(login_as: Callable[..., Any]) -> Callable[[Any], Any]:
+    def login(citizen: Any) -> Any:
+        return login_as("citizen", subject_key=subject_key_of(citizen.cpr))
+
+    return login
+
+
 @pytest.fixture
 def no_csrf(app: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(app.config, "WTF_CSRF_ENABLED", False)
