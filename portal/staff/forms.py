@@ -18,6 +18,7 @@ from wtforms import (
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, Optional, ValidationError
 
+from portal.decisions.cpr import cpr_problem
 from portal.staff.actions import MAX_TEXT_LENGTH
 
 PURPOSE_CHOICES = [
@@ -118,6 +119,10 @@ class CprSearchForm(FlaskForm):
     def validate_purpose(self, field: Any) -> None:
         if field.data not in PURPOSE_KEYS:
             raise ValidationError(_l("Choose why you are searching."))
+
+    def validate_cpr(self, field: Any) -> None:
+        if cpr_problem((field.data or "").replace("-", "")) is not None:
+            raise ValidationError(_l("Write a real CPR number: 10 digits, the first 6 a date."))
 
 
 class OversightForm(FlaskForm):

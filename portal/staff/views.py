@@ -74,6 +74,7 @@ def _page_number(text: str) -> int:
 def cpr_search() -> Any:
     form = CprSearchForm()
     if not form.validate_on_submit():
+        form.cpr.data = ""  # a CPR number is never echoed back into the page
         return render_page("staff/cpr_search.html", form=form, found=None), 400
     found = services.search_by_cpr(
         request_session(),
@@ -82,7 +83,7 @@ def cpr_search() -> Any:
         purpose=form.purpose.data or "",
         lookup_secret=_settings().lookup_key,
     )
-    form.cpr.data = ""  # the CPR number is not echoed back into the page
+    form.cpr.data = ""
     return render_page("staff/cpr_search.html", form=form, found=found, purpose=form.purpose.data)
 
 
@@ -97,7 +98,7 @@ def case(public_id: str) -> Any:
     session, principal = request_session(), _principal()
     decision = services.scoped_decision(session, principal, public_id)
     purpose_form = PurposeForm(request.args)
-    asked = "formaal" in request.args
+    asked = "formaal" in request.args or "aaben" in request.args
     if not asked or not purpose_form.validate():
         # Nothing of the case but its number until a purpose is chosen; nothing is logged.
         page = render_page(

@@ -99,6 +99,13 @@ def test_cpr_search_is_a_post_that_is_logged(
     assert cases.anne.cpr not in html  # not echoed back
     assert count(session, AuditEvent, AuditEvent.action == "search.cpr") == 1
     assert client.get(f"/sagsbehandler/cpr?cpr={cases.anne.cpr}").status_code == 405
+    bad = client.post(
+        "/sagsbehandler/cpr", data={"csrf_token": token, "cpr": "3213801234", "purpose": "casework"}
+    )
+    assert bad.status_code == 400
+    assert "Skriv et rigtigt CPR-nummer" in bad.get_data(as_text=True)
+    assert "3213801234" not in bad.get_data(as_text=True)
+    assert count(session, AuditEvent, AuditEvent.action == "search.cpr") == 1
 
 
 def test_a_case_asks_for_the_purpose_first_and_logs_nothing_until_then(
