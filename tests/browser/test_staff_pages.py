@@ -10,30 +10,23 @@ the portal in werkzeug on 127.0.0.1 with its own committed SQLite file of demo c
 from __future__ import annotations
 
 import re
-import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from conftest import AXE, demo_login
+from conftest import AXE, demo_login, oidc_portal_server, serve
 from factories_cases import SeededDatabase, bodies_of, seed_database_file
 from flask import Flask
 from sqlalchemy import select
 
 from portal import create_app
 from portal.cases.models import CitizenRequest
-from portal.config import OIDCProvider
 from portal.db_session import get_db
 from portal.decisions.models import Decision
 from tests.auth.oidc_support import (
     ACCOUNTS,
-    CITIZEN_CLIENT,
     CPR_CLAIM,
-    STAFF_CLIENT,
-    PortalServer,
-    ProviderProcess,
-    signing_key,
 )
 
 pytestmark = [pytest.mark.browser, pytest.mark.oidc, pytest.mark.slow]
@@ -60,28 +53,8 @@ class StaffPortal:
 def staff_portal(
     tmp_path_factory: pytest.TempPathFactory, app_overrides: dict[str, Any]
 ) -> Iterator[StaffPortal]:
-    if shutil.which("node") is None:
-        pytest.skip("node is not installed")
-    server = PortalServer()
-    provider = ProviderProcess.start(server.redirect_uris, signing_key())
-    app: Flask | None = None
-    try:
-        overrides = {
-            **app_overrides,
-            "demo": False,
-            "worker": "off",
-            "database_url": f"sqlite:///{tmp_path_factory.mktemp('staff') / 'portal.db'}",
-            "base_url": server.base_url,
-            "citizen_oidc": OIDCProvider(
-                issuer=provider.issuer, acr_values=("substantial",), **CITIZEN_CLIENT
-            ),
-            "staff_oidc": OIDCProvider(
-                issuer=provider.issuer, scope="openid profile", **STAFF_CLIENT
-            ),
-        }
-        seeded = seed_database_file(overrides)
-        app = create_app(overrides)
-        server.app = app
+    database = tmp_path_factory.mktemp("staff") / "portal.db"
+    with oidc_portal_server(database, app_overrides, staff=True) as (base_url, app, seeded):
         reference = next(
             b["case"]["reference"]
             for b in bodies_of(CPR)
@@ -100,12 +73,7 @@ def staff_portal(
             db.add(req)
             db.flush()
             request_id = req.public_id
-        yield StaffPortal(server.base_url, app, seeded, reference, request_id)
-    finally:
-        provider.stop()
-        server.stop()
-        if app is not None:
-            get_db(app).engine.dispose()
+        yield StaffPortal(base_url, app, seeded, reference, request_id)
 
 
 def axe_at_both_widths(page: Any, report: dict[str, Any]) -> None:
@@ -225,22 +193,12 @@ def demo_server(
     tmp_path_factory: pytest.TempPathFactory, app_overrides: dict[str, Any]
 ) -> Iterator[str]:
     """The demo portal on a database of its own (the staff pages write audit events)."""
-    import threading
-
-    from werkzeug.serving import make_server
-
     url = f"sqlite:///{tmp_path_factory.mktemp('staff-demo') / 'portal.db'}"
     seeded = seed_database_file({**app_overrides, "database_url": url, "worker": "off"})
     app = create_app(seeded.overrides)
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}"
-    finally:
-        server.shutdown()
-        thread.join(timeout=10)
-        get_db(app).engine.dispose()
+    with serve(app) as base_url:
+        yield base_url
+    get_db(app).engine.dispose()
 
 
 def test_admin_overview_and_cpr_search_pass_axe(demo_server: str, new_page: Any) -> None:
