@@ -54,6 +54,10 @@ class CaseDetail:
     requests: Sequence[CitizenRequest]
     # The caseworker's assessment of the model's advice now in force (the newest record).
     oversight: OversightRecord | None = None
+    # A corrected decision: the one it replaces (read as history) and, on the old one, the
+    # public id of the decision that replaced it.
+    previous: CaseDetail | None = None
+    replaced_by: str | None = None
 
     @property
     def manifest(self) -> dict[str, Any]:
@@ -140,7 +144,37 @@ def view_case(
         .order_by(OversightRecord.created_at.desc(), OversightRecord.id.desc())
         .limit(1)
     )
-    return CaseDetail(decision, model, explanation, requests_for(session, decision), oversight)
+    return CaseDetail(
+        decision,
+        model,
+        explanation,
+        requests_for(session, decision),
+        oversight,
+        previous=_previous(session, decision),
+        replaced_by=session.scalar(
+            select(Decision.public_id).where(
+                Decision.supersedes == decision.public_id,
+                Decision.subject_key == decision.subject_key,
+            )
+        ),
+    )
+
+
+def _previous(session: Session, decision: Decision) -> CaseDetail | None:
+    """The decision ``decision`` corrects, with its explanation (same person only)."""
+    if decision.supersedes is None:
+        return None
+    old = session.scalar(
+        select(Decision).where(
+            Decision.public_id == decision.supersedes,
+            Decision.subject_key == decision.subject_key,
+        )
+    )
+    if old is None:
+        return None
+    row = session.scalar(select(Explanation).where(Explanation.decision_id == old.id))
+    explanation = StoredExplanation.from_row(row) if row is not None else None
+    return CaseDetail(old, old.model_version, explanation, [])
 
 
 def create_request(
@@ -321,6 +355,7 @@ def _decision_entry(case: CaseDetail) -> dict[str, Any]:
         "features": decision.features,
         "data_sources": decision.data_sources,
         "status": decision.status,
+        "supersedes": decision.supersedes,
         "explanation": None if case.explanation is None else case.explanation.to_api(),
         "requests": [r.public_id for r in case.requests],
     }
