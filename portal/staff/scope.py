@@ -6,7 +6,7 @@ version that made them); another unit's decision is treated as if it did not exi
 
 from __future__ import annotations
 
-from sqlalchemy import Select, select
+from sqlalchemy import Select, false, select
 from sqlalchemy.orm import Session
 
 from portal.auth.principal import Principal
@@ -18,13 +18,13 @@ from portal.registry.models import ModelVersion
 PURPOSES = ("casework", "complaint", "access-request", "oversight")
 
 
-def in_scope(principal: Principal) -> Select[tuple[Decision]]:
+def in_scope(principal: Principal) -> Select[Decision]:
     """A query of the decisions ``principal`` may see (none unless a caseworker with a
     unit)."""
     query = select(Decision).join(ModelVersion, ModelVersion.id == Decision.model_version_id)
     if principal.is_staff and principal.role == "caseworker" and principal.unit:
         return query.where(ModelVersion.responsible_unit == principal.unit)
-    return query.where(False)
+    return query.where(false())
 
 
 def find_case_for_staff(session: Session, principal: Principal, public_id: str) -> Decision | None:

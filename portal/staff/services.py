@@ -138,6 +138,7 @@ class StaffCase:
     detail: CaseDetail
     explanation_row: Explanation | None
     oversight: Sequence[OversightRecord] = field(default_factory=tuple)  # newest first
+    replaced_by: str | None = None  # the public id of the decision that corrects this one
 
     @property
     def decision(self) -> Decision:
@@ -195,4 +196,7 @@ def open_case(session: Session, principal: Principal, public_id: str, *, purpose
     detail = CaseDetail(
         decision, decision.model_version, explanation, requests, history[0] if history else None
     )
-    return StaffCase(detail, row, history)
+    replaced_by = session.scalar(
+        select(Decision.public_id).where(Decision.supersedes == decision.public_id)
+    )
+    return StaffCase(detail, row, history, replaced_by)

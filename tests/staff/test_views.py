@@ -231,3 +231,21 @@ def test_admin_overview_lists_systems_and_models(client: Any, cases: Any, login_
     assert cases.world.system.name in html
     assert "ledighedsrisiko" in html
     assert "byggesagsscreening" in html
+
+
+def test_a_corrected_decision_links_both_ways_for_staff(
+    client: Any, session: Any, cases: Any, caseworker: Any
+) -> None:
+    from factories_cases import add_decision, bodies_of
+
+    from .conftest import TEST_LOOKUP_KEY
+
+    body = bodies_of(cases.anne.cpr)[0]
+    new = add_decision(session, cases.world, body, lookup_secret=TEST_LOOKUP_KEY)
+    new.supersedes = cases.ledighed.public_id
+    session.commit()
+    old_page = client.get(case_url(cases.ledighed, formaal="casework")).get_data(as_text=True)
+    assert f"/sagsbehandler/sager/{new.public_id}?formaal=casework" in old_page
+    assert "Erstattet af en rettet afgørelse" in old_page
+    new_page = client.get(case_url(new, formaal="casework")).get_data(as_text=True)
+    assert f"/sagsbehandler/sager/{cases.ledighed.public_id}?formaal=casework" in new_page
