@@ -107,12 +107,10 @@ def case(public_id: str) -> Any:
         return page, 400 if asked else 200
     purpose = purpose_form.formaal.data
     opened = services.open_case(session, principal, public_id, purpose=purpose)
-    return _case_page(opened, purpose, OversightForm(purpose=purpose), RequestAnswerForm())
+    return _case_page(opened, purpose, OversightForm(purpose=purpose))
 
 
-def _case_page(
-    opened: services.StaffCase, purpose: str, form: OversightForm, answer_form: Any
-) -> str:
+def _case_page(opened: services.StaffCase, purpose: str, form: OversightForm) -> str:
     finish_unit_of_work()  # everything is loaded: present and render without the database
     detail, citizen_language = opened.detail, _citizen_language()
     with force_locale(citizen_language):
@@ -131,7 +129,6 @@ def _case_page(
         purpose=purpose,
         purpose_label=lang.label_for(lang.PURPOSE_LABELS, purpose),
         form=form,
-        answer_form=answer_form,
         requests=tables.request_rows(
             detail.requests, detail, response_days=_settings().request_response_days
         ),
@@ -153,7 +150,7 @@ def oversight(public_id: str) -> Any:
             url_for("staff.case", public_id=public_id, formaal=purpose) + "#staff-oversight", 303
         )
     opened = services.open_case(session, principal, public_id, purpose=purpose)
-    return _case_page(opened, purpose, form, RequestAnswerForm()), 400
+    return _case_page(opened, purpose, form), 400
 
 
 @bp.get("/sagsbehandler/anmodninger")
