@@ -6,19 +6,22 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from conftest import TEST_LOOKUP_KEY
 from factories_cases import add_decision, bodies_of
 
 
 @pytest.fixture
-def corrected(session: Any, world: Any, citizens: Any, cases_of: Any) -> tuple[Any, Any]:
+def corrected(app: Any, session: Any, world: Any, citizens: Any, cases_of: Any) -> tuple[Any, Any]:
     """Anne's unemployment case, and a correction of it with other data (Lars's case's
     data and explanation, sent about Anne)."""
     old = cases_of(citizens["anne"])[0]
     body = bodies_of(citizens["lars"].cpr)[0]
     assert body["model"]["name"] == old.model_version.name
     new = add_decision(
-        session, world, body, lookup_secret=TEST_LOOKUP_KEY, cpr=citizens["anne"].cpr
+        session,
+        world,
+        body,
+        lookup_secret=app.config["SETTINGS"].lookup_key,
+        cpr=citizens["anne"].cpr,
     )
     new.supersedes = old.public_id
     session.commit()
