@@ -63,6 +63,7 @@ def test_search_page_lists_the_units_cases(client: Any, cases: Any, caseworker: 
         as_text=True
     )
     assert "0 sager fundet" in html
+    assert "Der er ingen sag med sagsnummeret" in html
 
 
 @pytest.mark.parametrize(
