@@ -71,11 +71,13 @@ def _register_blueprints(app: Flask) -> None:
     from portal.cases.views import bp as cases_bp
     from portal.main.views import bp as main_bp
     from portal.registry.views import bp as registry_bp
+    from portal.staff.views import bp as staff_bp
 
     app.register_blueprint(main_bp)
     app.register_blueprint(auth_bp)
     app.register_blueprint(registry_bp)
     app.register_blueprint(cases_bp)
+    app.register_blueprint(staff_bp)
 
     from portal.api.views import bp as api_bp
 

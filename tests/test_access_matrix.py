@@ -6,9 +6,10 @@ route until it is added here), and every row is tried for every role:
 - ``anonymous``: no session, no signature;
 - ``citizen``: the citizen whose case it is; ``other_citizen``: a citizen with cases of
   their own; ``citizen_without_cases``;
-- ``caseworker`` of the unit responsible for the case; ``other_unit_caseworker``;
-  ``auditor``; ``admin`` (staff have no pages of their own yet; citizen pages are not
-  theirs: 404, as for a case that does not exist);
+- ``caseworker`` of the unit responsible for the case; ``other_unit_caseworker`` (the
+  case and its requests do not exist for them: 404); ``auditor``; ``admin`` (citizen pages
+  are not theirs: 404, as for a case that does not exist; the caseworker pages answer other
+  roles 403, the administrator's overview is the admin's only);
 - ``machine``: the decision-support system that sent the case and registered its model,
   signing every request (Standard Webhooks) over the exact bytes it sends.
 
@@ -44,6 +45,7 @@ from portal.api.signing import sign
 from portal.cases.models import CitizenRequest
 from portal.crypto import lookup_key
 from portal.decisions.models import Decision
+from portal.letters.models import OversightRecord
 from portal.registry import admin
 from portal.registry.models import ModelVersion
 
@@ -65,6 +67,7 @@ OK = Expect(200)
 NOT_FOUND = Expect(404)
 UNSIGNED = Expect(401)
 LOGIN = Expect(303, "/login?next=")
+FORBIDDEN = Expect(403)
 
 
 def everyone(answer: Expect) -> dict[str, Expect]:
@@ -81,6 +84,23 @@ def citizen_page(owner: Expect, other_citizens: Expect) -> dict[str, Expect]:
         "citizen_without_cases": other_citizens,
         **dict.fromkeys(STAFF, NOT_FOUND),
     }
+
+
+def staff_page(
+    roles: tuple[str, ...], own_unit: Expect, other_unit: Expect | None = None
+) -> dict[str, Expect]:
+    """A staff page for ``roles``: ``own_unit`` for the case's caseworker (and the admin),
+    ``other_unit`` for another unit's caseworker; 403 for other logged-in people."""
+    answers = {
+        **dict.fromkeys(ROLES, FORBIDDEN),
+        "anonymous": LOGIN,
+        "machine": LOGIN,
+    }
+    for role in roles:
+        answers[role] = own_unit
+    if "caseworker" in roles:
+        answers["other_unit_caseworker"] = other_unit or own_unit
+    return answers
 
 
 def signed_only(answer: Expect) -> dict[str, Expect]:
@@ -150,6 +170,25 @@ ROUTES = [
     Route("GET", "/mine-data.json", citizen_page(OK, OK)),
     Route("GET", "/mine-data.pdf", citizen_page(OK, OK)),
     Route("GET", "/mine-data/log", citizen_page(OK, OK)),
+    # --- the caseworker's pages (another unit's case and requests do not exist for them)
+    Route("GET", "/sagsbehandler", staff_page(("caseworker",), OK)),
+    Route("POST", "/sagsbehandler/cpr", staff_page(("caseworker",), OK), body="cpr-search"),
+    Route("GET", "/sagsbehandler/sager/<public_id>", staff_page(("caseworker",), OK, NOT_FOUND)),
+    Route(
+        "POST",
+        "/sagsbehandler/sager/<public_id>/vurdering",
+        staff_page(("caseworker",), Expect(303, "/sagsbehandler/sager/{case}"), NOT_FOUND),
+        body="oversight",
+        stores=OversightRecord,
+    ),
+    Route("GET", "/sagsbehandler/anmodninger", staff_page(("caseworker",), OK)),
+    Route(
+        "POST",
+        "/sagsbehandler/anmodninger/<request_id>",
+        staff_page(("caseworker",), Expect(303, "/sagsbehandler/anmodninger"), NOT_FOUND),
+        body="request-answer",
+    ),
+    Route("GET", "/admin", staff_page(("admin",), OK)),
     # --- the machine API
     Route("GET", "/api/v1/openapi.json", everyone(OK)),
     Route("POST", "/api/v1/decisions", signed_only(Expect(202)), body="decision", stores=Decision),
@@ -253,6 +292,13 @@ def _url(rule: str, world: World) -> str:
     return rule
 
 
+STAFF_FORMS = {
+    "cpr-search": {"cpr": "0101801234", "purpose": "casework"},
+    "oversight": {"verdict": "overrode", "reason": "Borgeren har fået job.", "purpose": "casework"},
+    "request-answer": {"status": "answered", "answer": "Vi har set på sagen igen."},
+}
+
+
 def _decision_body(world: World) -> dict[str, Any]:
     body = copy.deepcopy(bodies_of(_citizens()[0].cpr)[0])
     body["model"] = {"name": world.model.name, "version": world.model.version}
@@ -264,8 +310,9 @@ def _body(kind: str | None, world: World) -> tuple[bytes, str | None]:
     """The bytes a route is sent, and their content type."""
     if kind is None:
         return b"", None
-    if kind in ("review", "rectification", "demo-login"):
+    if kind in ("review", "rectification", "demo-login", *STAFF_FORMS):
         fields = {
+            **STAFF_FORMS,
             "review": {"message": "Se venligst på sagen igen."},
             "rectification": {"data_point": "ledighed_uger", "message": "Det er forkert."},
             "demo-login": {"person": f"citizen:{list(demo_citizens()).index(_citizens()[0])}"},

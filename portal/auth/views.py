@@ -51,7 +51,9 @@ def _principal_in_templates() -> dict[str, Any]:
 def _landing(principal: Principal) -> str:
     if principal.is_citizen:
         return "/mine-sager"
-    return "/tilsyn" if principal.role in ("auditor", "admin") else "/sagsbehandler"
+    # Auditors land on the oversight dashboards (/tilsyn), administrators on the overview
+    # of systems and models, caseworkers on their search.
+    return {"auditor": "/tilsyn", "admin": "/admin"}.get(principal.role, "/sagsbehandler")
 
 
 @bp.get("/login")

@@ -288,12 +288,16 @@ ACTION_LABELS = {
     "request.created": _l("Sent a request"),
     "letter.created": _l("Made the letter attachment"),
     "oversight.recorded": _l("Recorded an assessment of the model's advice"),
+    "request.updated": _l("Handled your request"),
+    "search.cpr": _l("Searched for your cases by your CPR number"),
 }
 
 # ... and why it was allowed ("Hvorfor"): never the same words as the action.
 PURPOSE_LABELS = {
     "own-case": _l("You have a right to see your own case"),
     "casework": _l("To handle your case"),
+    "complaint": _l("To handle your complaint"),
+    "access-request": _l("To answer a request for access to documents (aktindsigt)"),
     "audit": _l("To check that the model works as it should"),
     "oversight": _l("To check that the model works as it should"),
     "explanation": _l("So that you can see why the decision went the way it did"),

@@ -89,6 +89,10 @@ class CasePage:
     recommendation: str = ""
     decision_reason: str = ""
     sensitive_uses: list[SensitiveUse] = field(default_factory=list)
+    # A caseworker's assessment of the model's advice (agreed | overrode), never a name.
+    oversight_verdict: str = ""
+    oversight_reason: str = ""
+    oversight_at: dt.datetime | None = None
     output: str = ""
     base: str = ""
     threshold: str = ""
@@ -161,6 +165,17 @@ def sensitive_uses(manifest: dict[str, Any]) -> list[SensitiveUse]:
     return uses
 
 
+def _oversight(detail: CaseDetail) -> dict[str, Any]:
+    record = detail.oversight
+    if record is None:
+        return {}
+    return {
+        "oversight_verdict": record.verdict,
+        "oversight_reason": record.reason or "",
+        "oversight_at": record.created_at,
+    }
+
+
 def present_case(detail: CaseDetail) -> CasePage:
     """Build the page for one decision (any state)."""
     decision, manifest = detail.decision, detail.manifest
@@ -202,6 +217,7 @@ def present_case(detail: CaseDetail) -> CasePage:
         recommendation=_recommendation(detail),
         decision_reason=localized(getattr(decision, "decision_reason", None)),
         sensitive_uses=sensitive_uses(manifest),
+        **_oversight(detail),
     )
     if detail.explanation is None:
         return page

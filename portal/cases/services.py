@@ -21,6 +21,7 @@ from portal.db import utcnow
 from portal.decisions.explanations import StoredExplanation
 from portal.decisions.models import Decision, Explanation
 from portal.errors import NotFound
+from portal.letters.models import OversightRecord
 from portal.oversight.audit import record_event
 from portal.oversight.models import AuditEvent
 from portal.registry.models import ModelVersion
@@ -51,6 +52,12 @@ class CaseDetail:
     model: ModelVersion
     explanation: StoredExplanation | None
     requests: Sequence[CitizenRequest]
+    # The caseworker's assessment of the model's advice now in force (the newest record).
+    oversight: OversightRecord | None = None
+    # A corrected decision: the one it replaces (read as history) and, on the old one, the
+    # public id of the decision that replaced it.
+    previous: CaseDetail | None = None
+    replaced_by: str | None = None
 
     @property
     def manifest(self) -> dict[str, Any]:
@@ -109,7 +116,7 @@ def own_decision(session: Session, principal: Principal, public_id: str) -> Deci
     return decision
 
 
-def _requests_for(session: Session, decision: Decision) -> list[CitizenRequest]:
+def requests_for(session: Session, decision: Decision) -> list[CitizenRequest]:
     return list(
         session.scalars(
             select(CitizenRequest)
@@ -137,7 +144,43 @@ def view_case(
         decision_public_id=decision.public_id,
         subject_key=decision.subject_key,
     )
-    return CaseDetail(decision, model, explanation, _requests_for(session, decision))
+    oversight = session.scalar(
+        select(OversightRecord)
+        .where(OversightRecord.decision_id == decision.id)
+        .order_by(OversightRecord.created_at.desc(), OversightRecord.id.desc())
+        .limit(1)
+    )
+    return CaseDetail(
+        decision,
+        model,
+        explanation,
+        requests_for(session, decision),
+        oversight,
+        previous=_previous(session, decision),
+        replaced_by=session.scalar(
+            select(Decision.public_id).where(
+                Decision.supersedes == decision.public_id,
+                Decision.subject_key == decision.subject_key,
+            )
+        ),
+    )
+
+
+def _previous(session: Session, decision: Decision) -> CaseDetail | None:
+    """The decision ``decision`` corrects, with its explanation (same person only)."""
+    if decision.supersedes is None:
+        return None
+    old = session.scalar(
+        select(Decision).where(
+            Decision.public_id == decision.supersedes,
+            Decision.subject_key == decision.subject_key,
+        )
+    )
+    if old is None:
+        return None
+    row = session.scalar(select(Explanation).where(Explanation.decision_id == old.id))
+    explanation = StoredExplanation.from_row(row) if row is not None else None
+    return CaseDetail(old, old.model_version, explanation, [])
 
 
 def create_request(
@@ -320,6 +363,7 @@ def _decision_entry(case: CaseDetail) -> dict[str, Any]:
         "features": decision.features,
         "data_sources": decision.data_sources,
         "status": decision.status,
+        "supersedes": decision.supersedes,
         "explanation": None if case.explanation is None else case.explanation.to_api(),
         "requests": [r.public_id for r in case.requests],
     }

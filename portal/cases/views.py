@@ -16,6 +16,7 @@ from flask_babel import gettext as _
 from portal.auth.principal import Principal, citizen_required, current_principal
 from portal.cases import language as lang
 from portal.cases import services, tables
+from portal.cases.corrections import what_changed
 from portal.cases.forms import RectificationForm, ReviewForm
 from portal.cases.pdf import render_pdf
 from portal.cases.presentation import present_case
@@ -49,12 +50,17 @@ def my_cases() -> str:
 def case(public_id: str) -> str:
     detail = services.view_case(request_session(), _principal(), public_id)
     finish_unit_of_work()  # the service loaded everything: present and render without it
+    page = present_case(detail)
+    previous = detail.previous
     return render_page(
         "cases/case.html",
-        page=present_case(detail),
+        page=page,
         public_id=public_id,
         pdf=False,
         requests=tables.request_rows(detail.requests, detail, response_days=_response_days()),
+        replaced_by=detail.replaced_by,
+        previous_id=previous.decision.public_id if previous else None,
+        changes=what_changed(page, present_case(previous)) if previous else None,
     )
 
 

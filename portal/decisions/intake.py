@@ -15,7 +15,9 @@ from pydantic import ValidationError
 from sqlalchemy import update
 from sqlalchemy.orm import Session
 
+from portal.crypto import lookup_key
 from portal.db import utcnow
+from portal.decisions.corrections import supersede_problems
 from portal.decisions.deliveries import (
     DELIVERY,
     Answer,
@@ -67,6 +69,9 @@ def receive_decision(
     now = now or utcnow()
     digest = content_hash(body)
     decision_in, choice, details = validate_decision(ModelCatalog(session), body)
+    if decision_in is not None and decision_in.supersedes is not None:
+        details = _supersede_problems(session, system, decision_in, options)
+        decision_in = None if details else decision_in
     if decision_in is None or choice is None:
         # A repeat gets its first answer even if the body would not pass today (the model
         # version may have been retired since), so a refusal is checked for a repeat.
@@ -85,6 +90,17 @@ def receive_decision(
     store_decisions(session, system, [new], max_attempts=options.max_attempts)
     record_events(session, [new.event])
     return Answer(202, new.response, [new.job_id])
+
+
+def _supersede_problems(
+    session: Session, system: Sender, decision_in: DecisionIn, options: IngestOptions
+) -> list[dict[str, Any]]:
+    return supersede_problems(
+        session,
+        system_id=system.id,
+        subject_key=lookup_key(options.lookup_key, decision_in.subject.cpr),
+        public_id=str(decision_in.supersedes),
+    )
 
 
 @dataclass
@@ -137,6 +153,9 @@ def receive_batch(
         result = _result(item_id, index)
         results.append(result)
         parsed, choice, details = validate_decision(catalog, item, schema=BatchItemIn)
+        if parsed is not None and parsed.supersedes is not None:
+            details = _supersede_problems(session, system, parsed, options)
+            parsed = None if details else parsed
         if parsed is None or choice is None or item_id is None:
             result["error"] = error_body(
                 "validation-failed", "The item did not pass validation.", details

@@ -60,6 +60,8 @@ class Decision(Base):
     # The decider's reason when they did not follow the model (text per language), if sent.
     decision_reason: Mapped[dict[str, Any] | None] = mapped_column(EncryptedJSON)
     decided_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    # The public id of the earlier decision (same system, same person) this one corrects.
+    supersedes: Mapped[str | None] = mapped_column(String(32), index=True)
     received_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     # pending -> ready | failed
     status: Mapped[str] = mapped_column(String(20), default="pending")

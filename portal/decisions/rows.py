@@ -72,6 +72,7 @@ def decision_row(
         "followed_model": facts.followed_model,
         "decision_reason": facts.reason,
         "decided_at": facts.decided_at.astimezone(dt.UTC),
+        "supersedes": decision_in.supersedes,
         "received_at": now,
     }
 

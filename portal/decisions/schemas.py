@@ -148,6 +148,18 @@ class DecisionIn(BaseModel):
         description="The model output the sender saw, on the manifest's output scale."
     )
     decision: DecisionFacts
+    supersedes: StrictStr | None = Field(
+        default=None,
+        min_length=1,
+        max_length=32,
+        description=(
+            "Optional: the id (from its 202 answer) of an earlier decision this system sent "
+            "about the same person, which this one corrects (e.g. after wrong data was "
+            "reported). The citizen sees the new explanation, what changed, and the old one "
+            "as history. An unknown id, another system's or another person's decision, or "
+            "one already corrected, is refused (422)."
+        ),
+    )
 
 
 class BatchItemIn(DecisionIn):

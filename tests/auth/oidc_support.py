@@ -45,6 +45,15 @@ ACCOUNTS: dict[str, dict[str, Any]] = {
         "acr": "substantial",
         "claims": {"roles": ["sagsbehandler"], "unit": "Team Vest", "name": "Kim Test"},
     },
+    # A caseworker of the unit responsible for the demo unemployment model (browser tests).
+    "birte": {
+        "acr": "substantial",
+        "claims": {
+            "roles": ["sagsbehandler"],
+            "unit": "Beskæftigelses- og Integrationsforvaltningen",
+            "name": "Birte Test",
+        },
+    },
     "revisor": {"acr": "substantial", "claims": {"roles": "auditor", "name": "Rita Test"}},
     "chef": {"acr": "substantial", "claims": {"roles": ["chef"], "unit": "Ledelsen"}},
 }

@@ -7,8 +7,10 @@ Chromium is Debian's (``/usr/bin/chromium``): Playwright cannot download its own
 
 from __future__ import annotations
 
+import shutil
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -38,9 +40,9 @@ def seeded_db(
     return seed_database_file({**app_overrides, "database_url": url, "worker": "off"})
 
 
-@pytest.fixture(scope="session")
-def live_server(seeded_db: SeededDatabase) -> Iterator[str]:
-    app = create_app(seeded_db.overrides)
+@contextmanager
+def serve(app: Any) -> Iterator[str]:
+    """``app`` in werkzeug's server in a thread on 127.0.0.1; yields its base URL."""
     server = make_server("127.0.0.1", 0, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -49,6 +51,60 @@ def live_server(seeded_db: SeededDatabase) -> Iterator[str]:
     finally:
         server.shutdown()
         thread.join(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def live_server(seeded_db: SeededDatabase) -> Iterator[str]:
+    with serve(create_app(seeded_db.overrides)) as base_url:
+        yield base_url
+
+
+@contextmanager
+def oidc_portal_server(
+    database: Path, app_overrides: dict[str, Any], *, staff: bool = False
+) -> Iterator[tuple[str, Any, SeededDatabase]]:
+    """The real OpenID provider and the portal (demo login off) on a seeded database file:
+    yields (base URL, app, seeded). ``staff`` configures the staff login too."""
+    from portal.config import OIDCProvider
+    from portal.db_session import get_db
+    from tests.auth.oidc_support import (
+        CITIZEN_CLIENT,
+        STAFF_CLIENT,
+        PortalServer,
+        ProviderProcess,
+        signing_key,
+    )
+
+    if shutil.which("node") is None:
+        pytest.skip("node is not installed")
+    server = PortalServer()
+    provider = ProviderProcess.start(server.redirect_uris, signing_key())
+    app: Any = None
+    try:
+        overrides = {
+            **app_overrides,
+            "demo": False,
+            "worker": "off",
+            "database_url": f"sqlite:///{database}",
+            # The redirect URI the provider has registered is built from this.
+            "base_url": server.base_url,
+            "citizen_oidc": OIDCProvider(
+                issuer=provider.issuer, acr_values=("substantial",), **CITIZEN_CLIENT
+            ),
+        }
+        if staff:
+            overrides["staff_oidc"] = OIDCProvider(
+                issuer=provider.issuer, scope="openid profile", **STAFF_CLIENT
+            )
+        seeded = seed_database_file(overrides)
+        app = create_app(overrides)
+        server.app = app
+        yield server.base_url, app, seeded
+    finally:
+        provider.stop()
+        server.stop()
+        if app is not None:
+            get_db(app).engine.dispose()
 
 
 @pytest.fixture(scope="session")

@@ -11,29 +11,18 @@ who owns decisions in that database. Demo login is off: MitID is the only way in
 from __future__ import annotations
 
 import re
-import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from factories_cases import SeededDatabase, bodies_of, seed_database_file
+from conftest import oidc_portal_server
+from factories_cases import SeededDatabase, bodies_of
 from flask import Flask
-
-from portal import create_app
-from portal.config import OIDCProvider
-from portal.db_session import get_db
 
 # As a module of the namespace package ``tests`` (the project root is on sys.path):
 # tests/auth is not on sys.path when only tests/browser is collected.
-from tests.auth.oidc_support import (
-    ACCOUNTS,
-    CITIZEN_CLIENT,
-    CPR_CLAIM,
-    PortalServer,
-    ProviderProcess,
-    signing_key,
-)
+from tests.auth.oidc_support import ACCOUNTS, CPR_CLAIM
 
 pytestmark = [pytest.mark.browser, pytest.mark.oidc, pytest.mark.slow]
 
@@ -52,33 +41,10 @@ class OIDCPortal:
 def oidc_portal(
     tmp_path_factory: pytest.TempPathFactory, app_overrides: dict[str, Any]
 ) -> Iterator[OIDCPortal]:
-    if shutil.which("node") is None:
-        pytest.skip("node is not installed")
-    server = PortalServer()
-    provider = ProviderProcess.start(server.redirect_uris, signing_key())
-    app: Flask | None = None
-    try:
-        overrides = {
-            **app_overrides,
-            "demo": False,
-            "worker": "off",
-            "database_url": f"sqlite:///{tmp_path_factory.mktemp('oidc-browser') / 'portal.db'}",
-            # The redirect URI the provider has registered is built from this.
-            "base_url": server.base_url,
-            "citizen_oidc": OIDCProvider(
-                issuer=provider.issuer, acr_values=("substantial",), **CITIZEN_CLIENT
-            ),
-        }
-        seeded = seed_database_file(overrides)
+    database = tmp_path_factory.mktemp("oidc-browser") / "portal.db"
+    with oidc_portal_server(database, app_overrides) as (base_url, app, seeded):
         assert seeded.cases[CPR], "the provider's test person owns no decisions"
-        app = create_app(overrides)
-        server.app = app
-        yield OIDCPortal(server.base_url, app, seeded)
-    finally:
-        provider.stop()
-        server.stop()
-        if app is not None:
-            get_db(app).engine.dispose()
+        yield OIDCPortal(base_url, app, seeded)
 
 
 def test_citizen_logs_in_with_mitid_uses_the_portal_and_logs_out(
