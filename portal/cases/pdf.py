@@ -7,6 +7,7 @@ nothing else: no network, no other files.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -33,8 +34,17 @@ def _fetcher() -> Any:
     return LocalFilesOnly(allowed_protocols={"file"}, fail_on_errors=True)
 
 
-def render_pdf(html: str) -> bytes:
-    """A tagged PDF/UA-1 document from ``html`` (which must set ``<html lang>``)."""
+def render_pdf(
+    html: str,
+    *,
+    variant: str = "pdf/ua-1",
+    attachments: Sequence[Any] = (),
+    finisher: Callable[[Any, Any], None] | None = None,
+) -> bytes:
+    """A tagged PDF document from ``html`` (which must set ``<html lang>``): PDF/UA-1 by
+    default, or another WeasyPrint ``variant`` (the letter attachment is ``pdf/a-3a``) with
+    embedded files (``weasyprint.Attachment``) and a ``finisher(document, pdf)`` that may
+    adjust the PDF objects before they are written."""
     from weasyprint import CSS, HTML
     from weasyprint.text.fonts import FontConfiguration
 
@@ -48,9 +58,11 @@ def render_pdf(html: str) -> bytes:
     pdf = document.write_pdf(
         stylesheets=[stylesheet],
         font_config=fonts,
-        pdf_variant="pdf/ua-1",
+        pdf_variant=variant,
         pdf_tags=True,
         custom_metadata=False,
+        attachments=list(attachments),
+        finisher=finisher,
     )
     if not isinstance(pdf, bytes):  # pragma: no cover - write_pdf without target returns bytes
         raise TypeError("WeasyPrint returned no bytes")
