@@ -7,8 +7,8 @@ route until it is added here), and every row is tried for every role:
 - ``citizen``: the citizen whose case it is; ``other_citizen``: a citizen with cases of
   their own; ``citizen_without_cases``;
 - ``caseworker`` of the unit responsible for the case; ``other_unit_caseworker``;
-  ``auditor``; ``admin`` (staff have no pages of their own yet; citizen pages are not
-  theirs: 404, as for a case that does not exist);
+  ``auditor``; ``admin`` (citizen pages are not theirs: 404, as for a case that does not
+  exist; the letter attachment is only the case unit's caseworker's);
 - ``machine``: the decision-support system that sent the case and registered its model,
   signing every request (Standard Webhooks) over the exact bytes it sends.
 
@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
+import hashlib
 import io
 import json
 import secrets
@@ -43,7 +44,9 @@ from werkzeug.test import encode_multipart
 from portal.api.signing import sign
 from portal.cases.models import CitizenRequest
 from portal.crypto import lookup_key
+from portal.auth.models import StaffPrincipal
 from portal.decisions.models import Decision
+from portal.letters.models import LetterAttachment
 from portal.registry import admin
 from portal.registry.models import ModelVersion
 
@@ -150,6 +153,16 @@ ROUTES = [
     Route("GET", "/mine-data.json", citizen_page(OK, OK)),
     Route("GET", "/mine-data.pdf", citizen_page(OK, OK)),
     Route("GET", "/mine-data/log", citizen_page(OK, OK)),
+    # --- the caseworker's letter attachment; its public verification (no login)
+    Route(
+        "GET",
+        "/sagsbehandler/sager/<public_id>/bilag.pdf",
+        {**citizen_page(NOT_FOUND, NOT_FOUND), "caseworker": OK},
+        stores=LetterAttachment,
+    ),
+    Route("GET", "/bekraeft", everyone(OK)),
+    Route("GET", "/bekraeft/<code>", everyone(OK)),
+    Route("POST", "/bekraeft", everyone(OK), body="verify-upload"),
     # --- the machine API
     Route("GET", "/api/v1/openapi.json", everyone(OK)),
     Route("POST", "/api/v1/decisions", signed_only(Expect(202)), body="decision", stores=Decision),
@@ -194,6 +207,7 @@ class World:
     model: ModelVersion
     system_name: str
     secret: str
+    letter: LetterAttachment  # an issued attachment of the case (its PDF: LETTER_PDF)
 
 
 @pytest.fixture
@@ -208,8 +222,22 @@ def world(app: Flask, session: Session) -> World:
     )
     session.add(request)
     secret = admin.rotate_secret(session, demo.system.name)  # its first secret
+    staff = StaffPrincipal(issuer="urn:test", subject="matrix", role="caseworker", unit="x")
+    session.add(staff)
+    session.flush()
+    letter = LetterAttachment(
+        decision_id=case.id,
+        verification_code="7KQ2-M9XD-4HTR",
+        pdf_sha256=hashlib.sha256(LETTER_PDF).hexdigest(),
+        created_by_staff_id=staff.id,
+    )
+    session.add(letter)
     session.commit()  # releases the test's savepoint; the outer transaction rolls back
-    return World(case, request, case.model_version, demo.system.name, secret)
+    return World(case, request, case.model_version, demo.system.name, secret, letter)
+
+
+#: The bytes of the world's issued attachment (only their sha256 matters to verification).
+LETTER_PDF = b"%PDF-1.7\n% the access matrix's attachment\n"
 
 
 def _citizens() -> tuple[Any, Any, Any]:
@@ -247,6 +275,7 @@ def _url(rule: str, world: World) -> str:
         "<name>": world.model.name,
         "<version>": world.model.version,
         "<language>": "en",
+        "<code>": world.letter.verification_code,
     }
     for placeholder, value in values.items():
         rule = rule.replace(placeholder, value)
@@ -276,6 +305,11 @@ def _body(kind: str | None, world: World) -> tuple[bytes, str | None]:
     if kind == "batch":
         items = [{"id": "matrix-1", **_decision_body(world)}]
         return json.dumps({"items": items}).encode(), "application/json"
+    if kind == "verify-upload":
+        boundary, data = encode_multipart(
+            {"document": FileStorage(io.BytesIO(LETTER_PDF), "bilag.pdf", "application/pdf")}
+        )
+        return data, f"multipart/form-data; boundary={boundary}"
     assert kind == "model"
     model = next(m for m in demo_models() if m.name == world.model.name)
     manifest = {**copy.deepcopy(model.manifest), "version": "matrix"}
