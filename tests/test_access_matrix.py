@@ -42,9 +42,9 @@ from werkzeug.datastructures import FileStorage
 from werkzeug.test import encode_multipart
 
 from portal.api.signing import sign
+from portal.auth.models import StaffPrincipal
 from portal.cases.models import CitizenRequest
 from portal.crypto import lookup_key
-from portal.auth.models import StaffPrincipal
 from portal.decisions.models import Decision
 from portal.letters.models import LetterAttachment
 from portal.registry import admin

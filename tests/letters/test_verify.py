@@ -205,7 +205,9 @@ def test_verification_is_rate_limited_per_client(app_overrides: Any, connection:
     from portal import create_app
     from portal.db_session import get_db
 
-    limited = create_app({**app_overrides, "env": "development", "verify_ratelimit": "2 per minute"})
+    limited = create_app(
+        {**app_overrides, "env": "development", "verify_ratelimit": "2 per minute"}
+    )
     get_db(limited).session_factory.configure(
         bind=connection, join_transaction_mode="create_savepoint"
     )
