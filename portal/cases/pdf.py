@@ -15,15 +15,19 @@ PACKAGE_DIR = Path(__file__).resolve().parent.parent
 PDF_TEMPLATES = PACKAGE_DIR / "templates" / "pdf"
 STATIC_DIR = PACKAGE_DIR / "static"
 ALLOWED_ROOTS = (PDF_TEMPLATES, STATIC_DIR)
+INLINE_PNG = "data:image/png;base64,"
 
 
 def _fetcher() -> Any:
     from weasyprint.urls import URLFetcher
 
     class LocalFilesOnly(URLFetcher):  # type: ignore[misc]
-        """Only ``file:`` URLs under the package's PDF templates and static files."""
+        """Only ``file:`` URLs under the package's PDF templates and static files, and PNG
+        images inline in the HTML (``data:``, the letter attachment's QR code)."""
 
         def fetch(self, url: str, headers: Any = None) -> Any:
+            if url.startswith(INLINE_PNG):
+                return super().fetch(url, headers)
             if not url.startswith("file://"):
                 raise ValueError(f"PDF rendering may not fetch {url[:40]!r}")
             path = Path(url[len("file://") :].split("?")[0]).resolve()
@@ -31,7 +35,7 @@ def _fetcher() -> Any:
                 raise ValueError("PDF rendering may only read the portal's own files")
             return super().fetch(url, headers)
 
-    return LocalFilesOnly(allowed_protocols={"file"}, fail_on_errors=True)
+    return LocalFilesOnly(allowed_protocols={"file", "data"}, fail_on_errors=True)
 
 
 def render_pdf(

@@ -12,8 +12,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from markupsafe import Markup
-
 from portal.cases.pdf import render_pdf
 
 VARIANT = "pdf/a-3a"
@@ -21,13 +19,12 @@ VARIANT = "pdf/a-3a"
 RELATIONSHIP = "Alternative"
 
 
-def qr_svg(url: str, title: str) -> Markup:
-    """The QR code of ``url`` as inline SVG (segno), named by ``title`` for screen readers."""
+def qr_png(url: str) -> str:
+    """The QR code of ``url`` (segno) as a PNG ``data:`` URL. An image, not inline SVG:
+    WeasyPrint draws the SVG's hundreds of path segments in ~25 ms, the PNG in ~1 ms."""
     import segno
 
-    code = segno.make(url, error="m")
-    svg = code.svg_inline(scale=3, title=title, svgclass="qr-code", lineclass=None, omitsize=False)
-    return Markup(svg.replace("<svg ", '<svg role="img" ', 1))  # noqa: S704 - segno's own SVG
+    return str(segno.make(url, error="m").png_data_uri(scale=4, border=2))
 
 
 def _single_af_entry(_document: Any, pdf: Any) -> None:

@@ -19,7 +19,7 @@ from portal.db_session import finish_unit_of_work, request_session, store_after_
 from portal.errors import BadRequest, NotFound
 from portal.i18n import safe_next
 from portal.letters import services
-from portal.letters.pdf import qr_svg, render_attachment
+from portal.letters.pdf import qr_png, render_attachment
 
 bp = Blueprint("letters", __name__, template_folder="templates")
 
@@ -47,7 +47,7 @@ def attachment_pdf(public_id: str) -> BaseResponse:
             public_id=public_id,
             pdf=True,
             now=draft.issued_at,
-            qr=qr_svg(draft.verify_url, _("QR code with the address where you can check it")),
+            qr=qr_png(draft.verify_url),
         )
         pdf = render_attachment(
             html,

@@ -234,3 +234,20 @@ def test_a_failing_render_stores_nothing(attachment_pdf, session, monkeypatch):
     with pytest.raises(RuntimeError):
         attachment_pdf()
     assert (_count(session, LetterAttachment), _count(session, AuditEvent)) == before
+
+
+def test_the_qr_code_is_an_image_with_a_text_alternative(attachment_pdf, session, case):
+    body = attachment_pdf().data
+    with pikepdf.open(io.BytesIO(body)) as pdf:
+        alts = [
+            str(obj.Alt)
+            for obj in pdf.objects
+            if isinstance(obj, pikepdf.Dictionary) and obj.get("/S") == "/Figure" and "/Alt" in obj
+        ]
+        images = [
+            xobject
+            for xobject in (pdf.pages[-1].Resources.get("/XObject") or {}).values()
+            if xobject.get("/Subtype") == "/Image"
+        ]
+    assert "QR-kode med adressen, hvor du kan tjekke bilaget" in alts
+    assert images  # the QR code, on the page with the code
