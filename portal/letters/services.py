@@ -36,7 +36,7 @@ from portal.registry.models import ModelVersion
 from portal.staff.scope import find_case_for_staff
 
 #: The purpose of access logged when a caseworker makes the attachment for the letter.
-PURPOSE = "sagsbehandling"
+PURPOSE = "casework"  # "To handle your case" in the citizen's access log
 #: The machine-readable explanation embedded in the PDF (its name inside the PDF).
 EMBEDDED_NAME = "forklaring.json"
 EMBEDDED_FORMAT = "forklaringsportalen/bilag"
@@ -141,7 +141,7 @@ def store_attachment(
     record_event(
         session,
         audit_actor(principal),
-        "letter.attachment-generated",
+        "letter.created",
         purpose=PURPOSE,
         decision_public_id=decision.public_id,
         subject_key=decision.subject_key,

@@ -164,7 +164,7 @@ def test_generating_is_audited_without_naming_the_caseworker(attachment_pdf, ses
     attachment_pdf()
     event = session.scalars(
         select(AuditEvent)
-        .where(AuditEvent.action == "letter.attachment-generated")
+        .where(AuditEvent.action == "letter.created")
         .order_by(AuditEvent.id.desc())
     ).first()
     assert event is not None
@@ -172,7 +172,7 @@ def test_generating_is_audited_without_naming_the_caseworker(attachment_pdf, ses
     assert event.subject_key == case.subject_key
     assert event.actor_kind == "staff"
     assert event.actor_role == "caseworker"
-    assert event.purpose == "sagsbehandling"
+    assert event.purpose == "casework"
     assert event.details["unit"] == case.model_version.responsible_unit
     assert "Test caseworker" not in json.dumps(event.details)
 
@@ -251,3 +251,15 @@ def test_the_qr_code_is_an_image_with_a_text_alternative(attachment_pdf, session
         ]
     assert "QR-kode med adressen, hvor du kan tjekke bilaget" in alts
     assert images  # the QR code, on the page with the code
+
+
+def test_the_citizen_sees_the_attachment_in_who_has_seen_my_data(
+    attachment_pdf, client, case, login_as
+):
+    attachment_pdf()
+    login_as("citizen", subject_key=case.subject_key)
+    text = client.get("/mine-data/log").get_data(as_text=True)
+    assert "Lavede bilaget til brevet" in text
+    assert "For at behandle din sag" in text
+    assert case.model_version.responsible_unit in text
+    assert "Test caseworker" not in text
