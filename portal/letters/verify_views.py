@@ -50,7 +50,7 @@ def _page(result: services.Verification | None, form: UploadForm, typed: str = "
 @bp.get("/bekraeft")
 def start() -> Any:
     typed = request.args.get("kode")
-    if typed is None:
+    if typed is None or not typed.strip():  # the page itself, or the form sent empty
         return _page(None, UploadForm())
     code = codes.normalize(typed)
     if code is not None:

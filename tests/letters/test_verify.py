@@ -105,6 +105,12 @@ def test_a_forged_code_is_unknown(client: Any, session: Any, issued: tuple[bytes
     assert _stored(session) == before
 
 
+def test_an_empty_code_shows_the_page_again(client: Any) -> None:
+    answer = client.get("/bekraeft", query_string={"kode": "  "})
+    assert answer.status_code == 200
+    assert "data-verdict" not in answer.get_data(as_text=True)
+
+
 def test_something_that_cannot_be_a_code_is_unknown(client: Any) -> None:
     assert client.get("/bekraeft/not-a-code").status_code == 404
     answer = client.get("/bekraeft", query_string={"kode": "hello"})
