@@ -69,6 +69,8 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
 def _register_blueprints(app: Flask) -> None:
     from portal.auth.views import bp as auth_bp
     from portal.cases.views import bp as cases_bp
+    from portal.letters.verify_views import bp as verify_bp
+    from portal.letters.views import bp as letters_bp
     from portal.main.views import bp as main_bp
     from portal.registry.views import bp as registry_bp
     from portal.staff.views import bp as staff_bp
@@ -78,6 +80,8 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(registry_bp)
     app.register_blueprint(cases_bp)
     app.register_blueprint(staff_bp)
+    app.register_blueprint(letters_bp)
+    app.register_blueprint(verify_bp)
 
     from portal.api.views import bp as api_bp
 

@@ -123,6 +123,11 @@ class Settings:
     login_ratelimit: str = "30 per minute"
     # Per client address, on the citizen's request forms (review, wrong data) when posted.
     request_form_ratelimit: str = "20 per hour"
+    # --- letter attachments (portal/letters) ---
+    # Per client address, on the public verification pages (/bekraeft: codes and uploads).
+    verify_ratelimit: str = "30 per minute"
+    # The largest PDF the public may upload to /bekraeft (an attachment is ~100-300 kB).
+    verify_max_upload_bytes: int = 5 * 1024 * 1024
     # Days within which the municipality answers a citizen's request for review or for
     # correcting data; shown on the confirmation and the case page (GDPR art. 12(3): one
     # month, so at most 30 here unless the deadline is extended in the answer).
@@ -215,6 +220,10 @@ class Settings:
             problems.append("PORTAL_TRUSTED_PROXIES must be 0 or more")
         if not 1 <= self.request_response_days <= 30:
             problems.append("PORTAL_REQUEST_RESPONSE_DAYS must be between 1 and 30")
+        if not 64 * 1024 <= self.verify_max_upload_bytes <= self.max_upload_bytes:
+            problems.append(
+                "PORTAL_VERIFY_MAX_UPLOAD_BYTES must be between 65536 and PORTAL_MAX_UPLOAD_BYTES"
+            )
         if not 1 <= self.accessibility_response_workdays <= 10:
             problems.append("PORTAL_ACCESSIBILITY_RESPONSE_WORKDAYS must be between 1 and 10")
         problems.extend(_encryption_key_problems(self.encryption_key, self.production))

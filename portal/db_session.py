@@ -34,6 +34,7 @@ _WRITES = "portal_writes"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 V = TypeVar("V", bound=Callable[..., Any])
+T = TypeVar("T")
 
 
 class UnitOfWorkFinished(RuntimeError):
@@ -88,6 +89,26 @@ def render_page(template: str, **context: Any) -> str:
     page (or the HTML of a PDF, and then the PDF) is made."""
     finish_unit_of_work()
     return render_template(template, **context)
+
+
+def store_after_render(write: Callable[[Session], T]) -> T:
+    """The write half of a view that must render before it can store what it rendered (a
+    letter attachment's sha256 exists only once its PDF does). The view's reads ended at
+    :func:`finish_unit_of_work`; this runs ``write(session)`` in a short write unit of work
+    of its own and commits it (the request's commit point for its writes). If ``write``
+    raises, nothing of it is stored."""
+    if not g.get(_FINISHED):
+        raise RuntimeError("store_after_render follows finish_unit_of_work")
+    session = get_db().session_factory()
+    try:
+        result = write(session)
+        commit_unit_of_work(session)
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.close()
+    return result
 
 
 def rollback_request_session() -> None:

@@ -9,7 +9,8 @@ route until it is added here), and every row is tried for every role:
 - ``caseworker`` of the unit responsible for the case; ``other_unit_caseworker`` (the
   case and its requests do not exist for them: 404); ``auditor``; ``admin`` (citizen pages
   are not theirs: 404, as for a case that does not exist; the caseworker pages answer other
-  roles 403, the administrator's overview is the admin's only);
+  roles 403, the administrator's overview is the admin's only; the letter attachment is
+  only the case unit's caseworker's, 404 for everyone else);
 - ``machine``: the decision-support system that sent the case and registered its model,
   signing every request (Standard Webhooks) over the exact bytes it sends.
 
@@ -24,6 +25,7 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
+import hashlib
 import io
 import json
 import secrets
@@ -42,10 +44,11 @@ from werkzeug.datastructures import FileStorage
 from werkzeug.test import encode_multipart
 
 from portal.api.signing import sign
+from portal.auth.models import StaffPrincipal
 from portal.cases.models import CitizenRequest
 from portal.crypto import lookup_key
 from portal.decisions.models import Decision
-from portal.letters.models import OversightRecord
+from portal.letters.models import LetterAttachment, OversightRecord
 from portal.registry import admin
 from portal.registry.models import ModelVersion
 
@@ -189,6 +192,16 @@ ROUTES = [
         body="request-answer",
     ),
     Route("GET", "/admin", staff_page(("admin",), OK)),
+    # --- the caseworker's letter attachment; its public verification (no login)
+    Route(
+        "GET",
+        "/sagsbehandler/sager/<public_id>/bilag.pdf",
+        {**citizen_page(NOT_FOUND, NOT_FOUND), "caseworker": OK},
+        stores=LetterAttachment,
+    ),
+    Route("GET", "/bekraeft", everyone(OK)),
+    Route("GET", "/bekraeft/<code>", everyone(OK)),
+    Route("POST", "/bekraeft", everyone(OK), body="verify-upload"),
     # --- the machine API
     Route("GET", "/api/v1/openapi.json", everyone(OK)),
     Route("POST", "/api/v1/decisions", signed_only(Expect(202)), body="decision", stores=Decision),
@@ -233,6 +246,7 @@ class World:
     model: ModelVersion
     system_name: str
     secret: str
+    letter: LetterAttachment  # an issued attachment of the case (its PDF: LETTER_PDF)
 
 
 @pytest.fixture
@@ -247,8 +261,22 @@ def world(app: Flask, session: Session) -> World:
     )
     session.add(request)
     secret = admin.rotate_secret(session, demo.system.name)  # its first secret
+    staff = StaffPrincipal(issuer="urn:test", subject="matrix", role="caseworker", unit="x")
+    session.add(staff)
+    session.flush()
+    letter = LetterAttachment(
+        decision_id=case.id,
+        verification_code="7KQ2-M9XD-4HTR",
+        pdf_sha256=hashlib.sha256(LETTER_PDF).hexdigest(),
+        created_by_staff_id=staff.id,
+    )
+    session.add(letter)
     session.commit()  # releases the test's savepoint; the outer transaction rolls back
-    return World(case, request, case.model_version, demo.system.name, secret)
+    return World(case, request, case.model_version, demo.system.name, secret, letter)
+
+
+#: The bytes of the world's issued attachment (only their sha256 matters to verification).
+LETTER_PDF = b"%PDF-1.7\n% the access matrix's attachment\n"
 
 
 def _citizens() -> tuple[Any, Any, Any]:
@@ -286,6 +314,7 @@ def _url(rule: str, world: World) -> str:
         "<name>": world.model.name,
         "<version>": world.model.version,
         "<language>": "en",
+        "<code>": world.letter.verification_code,
     }
     for placeholder, value in values.items():
         rule = rule.replace(placeholder, value)
@@ -323,6 +352,11 @@ def _body(kind: str | None, world: World) -> tuple[bytes, str | None]:
     if kind == "batch":
         items = [{"id": "matrix-1", **_decision_body(world)}]
         return json.dumps({"items": items}).encode(), "application/json"
+    if kind == "verify-upload":
+        boundary, data = encode_multipart(
+            {"document": FileStorage(io.BytesIO(LETTER_PDF), "bilag.pdf", "application/pdf")}
+        )
+        return data, f"multipart/form-data; boundary={boundary}"
     assert kind == "model"
     model = next(m for m in demo_models() if m.name == world.model.name)
     manifest = {**copy.deepcopy(model.manifest), "version": "matrix"}

@@ -326,7 +326,7 @@ class DataExport:
     def to_json(self) -> dict[str, Any]:
         return {
             "exported_at": self.exported_at.isoformat(),
-            "decisions": [_decision_entry(case) for case in self.cases],
+            "decisions": [decision_entry(case) for case in self.cases],
             "requests": [_request_entry(r) for r in self.requests],
             "access_log": [access_entry(e) for e in self.log],
         }
@@ -346,7 +346,7 @@ def _request_entry(req: CitizenRequest) -> dict[str, Any]:
     }
 
 
-def _decision_entry(case: CaseDetail) -> dict[str, Any]:
+def decision_entry(case: CaseDetail) -> dict[str, Any]:
     decision, model = case.decision, case.model
     return {
         "id": decision.public_id,

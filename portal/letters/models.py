@@ -36,7 +36,7 @@ class LetterAttachment(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     decision_id: Mapped[int] = mapped_column(ForeignKey("decision.id"), index=True)
     verification_code: Mapped[str] = mapped_column(String(32), unique=True)
-    pdf_sha256: Mapped[str] = mapped_column(String(64))
+    pdf_sha256: Mapped[str] = mapped_column(String(64), index=True)
     language: Mapped[str] = mapped_column(String(5), default="da")
     created_by_staff_id: Mapped[int] = mapped_column(ForeignKey("staff_principal.id"))
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
