@@ -5,7 +5,7 @@ the same system about the same person (after a wrong-data request was accepted).
 portal links the two: the citizen reads the new explanation, what changed, and the old one
 as history. Older decisions replace nothing (NULL).
 
-Revision ID: 0006_staff
+Revision ID: 0006
 Revises: 0005
 Create Date: 2026-12-03 12:00:00.000000
 """
@@ -15,7 +15,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0006_staff"
+revision: str = "0006"
 down_revision: str | None = "0005"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None

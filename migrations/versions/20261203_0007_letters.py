@@ -3,8 +3,8 @@
 An upload to /bekraeft is checked by looking its sha256 up among the issued attachments
 (the fast path for a genuine file, without reading the PDF). Only an index is added.
 
-Revision ID: 0006_letters
-Revises: 0005
+Revision ID: 0007
+Revises: 0006
 Create Date: 2026-12-03 12:00:00.000000
 """
 
@@ -12,8 +12,8 @@ from collections.abc import Sequence
 
 from alembic import op
 
-revision: str = "0006_letters"
-down_revision: str | None = "0005"
+revision: str = "0007"
+down_revision: str | None = "0006"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
