@@ -58,7 +58,7 @@ def test_the_attachment_is_pdf_a_3a_with_the_explanation_embedded(
     answer = attachment_pdf()
     assert answer.status_code == 200
     assert answer.mimetype == "application/pdf"
-    assert answer.headers["Cache-Control"] == "no-store"
+    assert answer.headers["Cache-Control"] == "private, no-store"
     body = answer.data
     (stored,) = session.scalars(
         select(LetterAttachment).where(LetterAttachment.decision_id == case.id)
