@@ -41,6 +41,7 @@ from werkzeug.datastructures import FileStorage
 from werkzeug.test import encode_multipart
 
 from portal.decisions.intake import IngestOptions, receive_decision
+from portal.registry import admin
 
 CHECKS = [
     schemathesis.checks.not_a_server_error,
@@ -256,6 +257,7 @@ def test_nul_character_in_any_string_is_a_400_and_nothing_is_stored(client, sess
     from api_support import SignedClient
 
     signed = SignedClient(client, make_sender(session, "nul-sender"))
+    admin.grant_model(session, "nul-sender", model.name)
     body = decision_body()
     body["case"]["reference"] = "2026-\x00"
     batch = {"items": [{**decision_body(), "id": "nul-item"}]}
