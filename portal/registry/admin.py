@@ -196,7 +196,7 @@ def register_model(
         )
     not_text = [
         {
-            "field": f"manifest.{where}",
+            "field": where,
             "code": "invalid-text",
             "message": "the text holds a lone UTF-16 surrogate, which is not a character",
         }
