@@ -40,6 +40,23 @@ def is_text(value: str) -> bool:
     return _SURROGATE.search(value) is None
 
 
+def all_text(value: Any) -> bool:
+    """True when every string (keys included) of a JSON value is text: the quick check run
+    on every body (one regex search over all its strings), before any path is worked out."""
+    strings: list[str] = []
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            strings.append(item)
+        elif isinstance(item, dict):
+            strings.extend(item)
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return _SURROGATE.search("".join(strings)) is None
+
+
 def shown(text: str) -> str:
     """``text`` with each lone surrogate as its ``\\uXXXX`` escape: always text."""
     return text if is_text(text) else text.encode("utf-8", "backslashreplace").decode()

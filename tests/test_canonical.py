@@ -7,7 +7,7 @@ import json
 from hypothesis import given
 from hypothesis import strategies as st
 
-from portal.canonical import canonical_json, is_text, lone_surrogates
+from portal.canonical import all_text, canonical_json, is_text, lone_surrogates
 
 _VALUES = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),
@@ -52,5 +52,8 @@ def test_lone_surrogates_names_every_path_keys_shown_escaped() -> None:
     assert sorted(lone_surrogates(value)) == ["\\udfff", "a.1", "c.d"]
     assert list(lone_surrogates("\ud800")) == ["body"]
     assert list(lone_surrogates({"fine": ["ø", "\U0001f600"]})) == []
+    assert all_text(value) is False
+    assert all_text({"fine": ["ø", "\U0001f600"], "n": [1, None, 2.5]}) is True
+    assert all_text([{"k": {"\udfff": 1}}]) is False
     assert is_text("ø\U0001f600")
     assert not is_text("x\udfff")

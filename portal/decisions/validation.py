@@ -13,7 +13,7 @@ from pydantic import ValidationError
 from sqlalchemy import Table, bindparam, exists, or_, select
 from sqlalchemy.orm import Session
 
-from portal.canonical import lone_surrogates, shown
+from portal.canonical import all_text, lone_surrogates, shown
 from portal.decisions.schemas import DecisionIn
 from portal.registry.models import ModelGrant, ModelVersion
 
@@ -46,6 +46,8 @@ _PYDANTIC_CODES = {
 
 
 def _text_problems(obj: Any, prefix: str) -> list[dict[str, Any]]:
+    if all_text(obj):
+        return []
     return [
         {
             "field": f"{prefix}{where}",

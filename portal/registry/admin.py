@@ -19,7 +19,7 @@ from typing import Any
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
-from portal.canonical import canonical_json, lone_surrogates
+from portal.canonical import all_text, canonical_json, lone_surrogates
 from portal.db import utcnow
 from portal.errors import Conflict, NotFound, ValidationFailed
 from portal.oversight.audit import Actor, record_event
@@ -200,7 +200,7 @@ def register_model(
             "code": "invalid-text",
             "message": "the text holds a lone UTF-16 surrogate, which is not a character",
         }
-        for where in lone_surrogates(manifest)
+        for where in ([] if all_text(manifest) else lone_surrogates(manifest))
     ]
     if not_text:  # nothing that is not text is validated, compared or stored
         raise ValidationFailed(details=not_text)
