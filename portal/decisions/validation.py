@@ -121,7 +121,7 @@ class ModelChoice:
     status: str
     manifest: Any  # explainers.Manifest
     #: the sending system registered this version or has been granted it
-    granted: bool = True
+    granted: bool
 
 
 class ModelCatalog:
