@@ -325,6 +325,14 @@ def _grant_query(system: System, name: str, version: str | None) -> Any:
     )
 
 
+def _grant_changed(
+    session: Session, actor: Actor, action: str, grant: ModelGrant, system: System
+) -> None:
+    details = {"system": system.name, "model": grant.model_name, "version": grant.model_version}
+    record_event(session, actor, action, purpose="administration", details=details)
+    session.flush()
+
+
 def grant_model(
     session: Session,
     system_name: str,
@@ -348,14 +356,7 @@ def grant_model(
         return grant
     grant = ModelGrant(system_id=system.id, model_name=name, model_version=version)
     session.add(grant)
-    record_event(
-        session,
-        actor,
-        "system.model-granted",
-        purpose="administration",
-        details={"system": system.name, "model": name, "version": version},
-    )
-    session.flush()
+    _grant_changed(session, actor, "system.model-granted", grant, system)
     return grant
 
 
@@ -375,11 +376,4 @@ def revoke_model(
     if grant is None:
         raise NotFound(f"System {system_name!r} has no such grant.")
     session.delete(grant)
-    record_event(
-        session,
-        actor,
-        "system.model-revoked",
-        purpose="administration",
-        details={"system": system.name, "model": name, "version": version},
-    )
-    session.flush()
+    _grant_changed(session, actor, "system.model-revoked", grant, system)

@@ -22,25 +22,27 @@ HUGE = 10**400  # an integer beyond the float range, written as digits
 DEEP = 25  # nested this deep inside a decision: within the parser's 32 levels
 
 
-def changed(path: str, value: Any) -> dict[str, Any]:
-    """The valid decision body with ``value`` at the dotted ``path`` (created if absent)."""
+def _body_at(path: str) -> tuple[dict[str, Any], Any, str]:
+    """A valid decision body (with a reason), the container at ``path`` and the last part."""
     body = decision_body()
     body["decision"]["reason"] = {"da": "Sagsbehandleren vurderede sagen."}
     *parents, last = path.split(".")
-    target = body
+    target: Any = body
     for part in parents:
         target = target[int(part)] if isinstance(target, list) else target[part]
+    return body, target, last
+
+
+def changed(path: str, value: Any) -> dict[str, Any]:
+    """The valid decision body with ``value`` at the dotted ``path`` (created if absent)."""
+    body, target, last = _body_at(path)
     target[last] = value
     return body
 
 
 def renamed_key(path: str, key: str) -> dict[str, Any]:
     """The valid body with ``key`` added next to the value at ``path`` (same value)."""
-    body = decision_body()
-    *parents, last = path.split(".")
-    target = body
-    for part in parents:
-        target = target[part]
+    body, target, last = _body_at(path)
     target[key] = copy.deepcopy(target[last])
     return body
 
