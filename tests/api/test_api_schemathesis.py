@@ -221,6 +221,7 @@ def send(case: Any, world: dict[str, Any]) -> Any:
     return case.call(headers=headers, data=body)
 
 
+@pytest.mark.fuzz
 @pytest.mark.parametrize(("method", "path"), OPERATIONS, ids=[f"{m} {p}" for m, p in OPERATIONS])
 def test_api_conforms_to_its_openapi_document(api_schema, world, method, path):
     operation = api_schema[path][method]
