@@ -116,9 +116,11 @@ def prepare_database(url: str, models: list[Any]) -> tuple[Any, str]:
     with db.engine.begin() as conn:
         upgrade(conn)
     with db.transaction() as session:
-        _, secret = admin.create_system(session, SYSTEM, "Benchmark")
+        system, secret = admin.create_system(session, SYSTEM, "Benchmark")
         for model in models:
-            admin.register_model(session, model.manifest, model.artifact, model.background_csv)
+            admin.register_model(
+                session, model.manifest, model.artifact, model.background_csv, system=system
+            )
             admin.activate_model(session, model.name, model.version)
     return app, secret
 

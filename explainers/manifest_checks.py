@@ -22,11 +22,12 @@ RECOMMENDATION_SIDES = ("above", "below")
 
 
 def _is_number(value: object) -> bool:
-    return (
-        isinstance(value, int | float)
-        and not isinstance(value, bool)
-        and math.isfinite(float(value))
-    )
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        return False
+    try:
+        return math.isfinite(float(value))
+    except OverflowError:  # an integer beyond the float range
+        return False
 
 
 def _check_text(obj: Mapping[str, Any], name: str, path: str, out: list[Problem]) -> None:
@@ -174,7 +175,7 @@ def structural_problems(manifest: Mapping[str, Any]) -> list[Problem]:
         out.append(Problem("output", "missing-field", "object 'output' required"))
     else:
         kind = output.get("kind")
-        if kind not in OUTPUT_KINDS:
+        if not isinstance(kind, str) or kind not in OUTPUT_KINDS:
             out.append(
                 Problem(
                     "output.kind",
@@ -221,7 +222,7 @@ def structural_problems(manifest: Mapping[str, Any]) -> list[Problem]:
     for path, item in _objects(manifest, "features", "feature", out):
         _unique_key(item, path, feature_keys, "feature", out)
         ftype = item.get("type")
-        if ftype not in FEATURE_TYPES:
+        if not isinstance(ftype, str) or ftype not in FEATURE_TYPES:
             out.append(
                 Problem(
                     f"{path}.type",

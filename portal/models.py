@@ -6,7 +6,13 @@ from portal.db import Base
 from portal.decisions.models import Decision, Delivery, Explanation, Job
 from portal.letters.models import LetterAttachment, OversightRecord
 from portal.oversight.models import AuditCheckpoint, AuditEvent, AuditSeal
-from portal.registry.models import ModelArtifact, ModelVersion, System, WebhookSecret
+from portal.registry.models import (
+    ModelArtifact,
+    ModelGrant,
+    ModelVersion,
+    System,
+    WebhookSecret,
+)
 
 __all__ = [
     "AuditCheckpoint",
@@ -21,6 +27,7 @@ __all__ = [
     "Job",
     "LetterAttachment",
     "ModelArtifact",
+    "ModelGrant",
     "ModelVersion",
     "OversightRecord",
     "ServerSession",

@@ -51,7 +51,7 @@ def decision() -> Any:
         except SignatureError:
             return jsonify({"error": "bad signature"}), 401
         obj = parse_json(body)
-        decision_in, choice, _ = validate_decision(ModelCatalog(session), obj)
+        decision_in, choice, _ = validate_decision(ModelCatalog(session, system.id), obj)
         if decision_in is None or choice is None:
             return jsonify({"error": "invalid"}), 422
         new = new_decision(

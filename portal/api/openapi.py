@@ -20,13 +20,19 @@ the prefix). Several space-separated signatures may be sent (e.g. during a secre
 any valid one suffices. The timestamp must be within 5 minutes of the portal's clock.
 The `x-system` header names the sending system: only that system's secrets are tried, so a
 secret can never post as another system. Signature, timestamp or header problems give 401,
-a disabled system 403.
+a disabled system 403. A system posts decisions only to the model versions it registered
+(through this API, or with `flask models register --system`) or has been granted by an
+administrator (`flask systems grant SYSTEM MODEL[/VERSION]`); any other is a 403
+`model-not-granted` (in a batch: a rejected item).
 
 The `webhook-id` (and each batch item's `id`) is an idempotency key, unique per system
 forever: the same key with the same JSON body gives the first answer again with 200; with a
 different body, 409 `webhook-id-reused`. Bodies are strict JSON: UTF-8, no NaN/Infinity, no
 duplicate keys, no `\\u0000` in any string, at most 32 levels deep (400 otherwise); unknown
-fields are refused (422).
+fields are refused (422). Every value that passes this parse is either valid or a 422 naming
+its field: a lone UTF-16 surrogate in any text or key (`invalid-text`), an integer beyond the
+float range (`not-finite` or `wrong-type`), a date-time outside 1900-2999 UTC
+(`date-out-of-range`), a probability output outside 0-1 (`out-of-range`).
 A decision is committed (decision, delivery record and explanation job) before 202 is sent.
 Errors are `{"error": {"code", "message", "details": [{"field", "code", "message"}]}}` with
 stable kebab-case codes."""
@@ -64,7 +70,10 @@ def _errors(*statuses: int) -> dict[str, Any]:
             "json-nul-character)."
         ),
         401: "Missing or malformed signature headers, stale timestamp, or bad signature.",
-        403: "The system is disabled (system-disabled).",
+        403: (
+            "The system is disabled (system-disabled), or may not post to this model version "
+            "(model-not-granted: it neither registered the version nor has been granted it)."
+        ),
         404: "Not found, or not this system's.",
         409: "Conflict (webhook-id-reused, model-version-exists, model-status-conflict).",
         413: "Body too large (checked before the signature).",
@@ -75,6 +84,18 @@ def _errors(*statuses: int) -> dict[str, Any]:
 
 
 SIGNED_ERRORS = (400, 401, 403, 409, 413, 422, 429)
+
+# Links: what a client (and the stateful fuzz) can do next with an answer's values.
+_DECISION_LINKS = {
+    "GetDecision": {"operationId": "getDecision", "parameters": {"id": "$response.body#/id"}}
+}
+_MODEL_LINKS = {
+    name: {
+        "operationId": operation,
+        "parameters": {"name": "$response.body#/name", "version": "$response.body#/version"},
+    }
+    for name, operation in (("ActivateModel", "activateModel"), ("RetireModel", "retireModel"))
+}
 
 
 @lru_cache(maxsize=1)
@@ -133,10 +154,12 @@ def openapi_document() -> dict[str, Any]:
                     "202": {
                         "description": "Accepted and stored; the explanation is pending.",
                         "content": _json("DecisionAccepted"),
+                        "links": _DECISION_LINKS,
                     },
                     "200": {
                         "description": "A repeat of an earlier webhook-id: the first answer.",
                         "content": _json("DecisionAccepted"),
+                        "links": _DECISION_LINKS,
                     },
                     **_errors(*SIGNED_ERRORS),
                 },
@@ -149,8 +172,10 @@ def openapi_document() -> dict[str, Any]:
                 "description": (
                     "Answered per item with 200 (not 207): each item is `accepted`, "
                     "`duplicate` (its id was seen with the same content; the first answer is "
-                    "in `decision`) or `rejected` (with `error`). A bad item never loses the "
-                    "good ones. Item ids share the namespace of webhook-ids."
+                    "in `decision`) or `rejected` (with `error`: `validation-failed`, "
+                    "`model-not-granted` or `webhook-id-reused`). A bad item, even one that "
+                    "is not an object, never loses the good ones; only a bad envelope is a "
+                    "422. Item ids share the namespace of webhook-ids."
                 ),
                 "parameters": SIGNED_HEADERS,
                 "requestBody": {"required": True, "content": _json("BatchIn")},
@@ -213,10 +238,15 @@ def openapi_document() -> dict[str, Any]:
                     },
                 },
                 "responses": {
-                    "201": {"description": "Registered.", "content": _json("ModelRegistered")},
+                    "201": {
+                        "description": "Registered, owned by the calling system.",
+                        "content": _json("ModelRegistered"),
+                        "links": _MODEL_LINKS,
+                    },
                     "200": {
                         "description": "Already registered with the same content.",
                         "content": _json("ModelRegistered"),
+                        "links": _MODEL_LINKS,
                     },
                     **_errors(*SIGNED_ERRORS),
                 },

@@ -16,6 +16,7 @@ from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from portal.crypto import lookup_key
+from portal.canonical import is_text
 from portal.db import utcnow
 from portal.decisions.corrections import supersede_problems
 from portal.decisions.deliveries import (
@@ -35,13 +36,21 @@ from portal.decisions.rows import delivery_row
 from portal.decisions.schemas import BatchIn, BatchItemIn, DecisionIn
 from portal.decisions.storing import NewDecision, new_decision, store_decisions
 from portal.decisions.validation import (
+    NOT_GRANTED,
     ModelCatalog,
     ModelChoice,
     pydantic_details,
     validate_decision,
 )
-from portal.errors import ValidationFailed
+from portal.errors import Forbidden, ValidationFailed
 from portal.oversight.audit import PendingEvent, record_events
+
+
+class ModelNotGranted(Forbidden):
+    """The sending system neither registered the model version nor has been granted it."""
+
+    code = NOT_GRANTED
+    message = "This system may not post decisions to this model version."
 
 
 @dataclass(frozen=True)
@@ -61,23 +70,27 @@ def receive_decision(
     *,
     now: dt.datetime | None = None,
 ) -> Answer:
-    """Handle one signed decision: 202 new, 200 repeat, 409 reused id, 422 invalid.
+    """Handle one signed decision: 202 new, 200 repeat, 409 reused id, 403 a model version
+    the system may not post to, 422 invalid.
 
     The key is claimed by inserting its delivery (a repeat loses there, racing or not);
     only then are the decision, its job and its audit event inserted.
     """
     now = now or utcnow()
     digest = content_hash(body)
-    decision_in, choice, details = validate_decision(ModelCatalog(session), body)
+    decision_in, choice, details = validate_decision(ModelCatalog(session, system.id), body)
     if decision_in is not None and decision_in.supersedes is not None:
         details = _supersede_problems(session, system, decision_in, options)
         decision_in = None if details else decision_in
     if decision_in is None or choice is None:
         # A repeat gets its first answer even if the body would not pass today (the model
-        # version may have been retired since), so a refusal is checked for a repeat.
+        # version may have been retired or its grant revoked since), so a refusal is
+        # checked for a repeat.
         existing = stored_delivery(session, system.id, webhook_id)
         if existing is not None:
             return repeat(session, system, existing, digest, "decision")
+        if choice is not None and not choice.granted:
+            raise ModelNotGranted(details=details)
         raise ValidationFailed(details=details)
     new = new_decision(
         system, webhook_id, digest, decision_in, choice, lookup_secret=options.lookup_key, now=now
@@ -117,6 +130,19 @@ def _result(item_id: str | None, index: int) -> dict[str, Any]:
     return {"id": item_id, "index": index, "status": "rejected", "decision": None, "error": None}
 
 
+def _item_id(item: Any) -> str | None:
+    """The id of a batch item, when it is an object with a text id."""
+    item_id = item.get("id") if isinstance(item, dict) else None
+    return item_id if isinstance(item_id, str) and is_text(item_id) else None
+
+
+def _refusal(choice: ModelChoice | None, details: list[dict[str, Any]]) -> dict[str, Any]:
+    """The error of a batch item that did not pass (an ``ErrorInfo``)."""
+    if choice is not None and not choice.granted:
+        return error_body(NOT_GRANTED, ModelNotGranted.message, details)["error"]
+    return error_body("validation-failed", "The item did not pass validation.", details)["error"]
+
+
 def receive_batch(
     session: Session,
     system: Sender,
@@ -127,6 +153,10 @@ def receive_batch(
     now: dt.datetime | None = None,
 ) -> Answer:
     """Handle a signed batch: every item answered on its own (accepted, duplicate, rejected).
+
+    Only the envelope (an object with a list of 1 to 1,000 items) can refuse the whole
+    batch; an item that is not an object, fails validation or names a model version the
+    system may not post to is a rejected item.
 
     Items are validated first; then the batch's own key and the new items' keys are claimed
     (in key order, so two concurrent batches sharing ids lock them in the same order), and
@@ -144,12 +174,12 @@ def receive_batch(
     except ValidationError as exc:
         raise ValidationFailed(details=pydantic_details(exc)) from None
 
-    catalog = ModelCatalog(session)
+    catalog = ModelCatalog(session, system.id)
     results: list[dict[str, Any]] = []
     items: dict[str, _Item] = {}
     events: list[PendingEvent] = []
     for index, item in enumerate(envelope.items):
-        item_id = item.get("id") if isinstance(item.get("id"), str) else None
+        item_id = _item_id(item)
         result = _result(item_id, index)
         results.append(result)
         parsed, choice, details = validate_decision(catalog, item, schema=BatchItemIn)
@@ -157,9 +187,7 @@ def receive_batch(
             details = _supersede_problems(session, system, parsed, options)
             parsed = None if details else parsed
         if parsed is None or choice is None or item_id is None:
-            result["error"] = error_body(
-                "validation-failed", "The item did not pass validation.", details
-            )["error"]
+            result["error"] = _refusal(choice, details)
             continue
         item_digest = content_hash({k: v for k, v in item.items() if k != "id"})
         first = items.get(item_id)

@@ -14,6 +14,7 @@ from pydantic import (
     AfterValidator,
     AwareDatetime,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     StrictBool,
@@ -64,9 +65,43 @@ LocalText = Annotated[
         },
     ),
 ]
+#: The moments a decision or a register fetch can name. Anything outside is a sender's
+#: mistake, and near the ends of ``datetime`` (years 1 and 9999) a conversion to UTC or to
+#: Danish time for a page would overflow.
+EARLIEST = dt.datetime(1900, 1, 1, tzinfo=dt.UTC)
+LATEST = dt.datetime(2999, 12, 31, 23, 59, 59, tzinfo=dt.UTC)
+
+
+def _timestamp_text(value: Any) -> Any:
+    # Only text: lax parsing would also take a number as Unix seconds.
+    if not isinstance(value, str):
+        raise PydanticCustomError("wrong-type", "an ISO 8601 date-time text is required")
+    return value
+
+
+def _in_utc(value: dt.datetime) -> dt.datetime:
+    try:
+        moment = value.astimezone(dt.UTC)
+    except OverflowError:  # e.g. 0001-01-01T00:00:00+01:00
+        moment = None
+    if moment is None or not EARLIEST <= moment <= LATEST:
+        raise PydanticCustomError(
+            "date-out-of-range",
+            "the date-time must be between 1900-01-01 and 2999-12-31 (UTC)",
+        )
+    return moment
+
+
 Timestamp = Annotated[
     AwareDatetime,
-    Field(strict=False, description="ISO 8601 date-time with a UTC offset."),
+    BeforeValidator(_timestamp_text),
+    AfterValidator(_in_utc),
+    Field(
+        strict=False,
+        description=(
+            "ISO 8601 date-time with a UTC offset, between 1900-01-01 and 2999-12-31 (UTC)."
+        ),
+    ),
 ]
 
 
@@ -180,9 +215,10 @@ class BatchIn(BaseModel):
     """``POST /api/v1/decisions/batch``: up to 1,000 decisions."""
 
     model_config = _STRICT
-    # Items are validated one by one (one bad item must not reject the others), so the
-    # envelope only requires a list of objects here; the item schema is BatchItemIn.
-    items: list[dict[str, Any]] = Field(min_length=1, max_length=1000)
+    # Items are validated one by one (one bad item must not reject the others, even one
+    # that is not an object), so the envelope only requires a list here; the item schema
+    # is BatchItemIn.
+    items: list[Any] = Field(min_length=1, max_length=1000)
 
 
 # --- answers -------------------------------------------------------------------------------

@@ -1,8 +1,10 @@
 """Administering machine clients and model versions (CLI and signed API).
 
 Systems: create (a ``whsec_`` secret is shown once), rotate the secret (the old one stays
-valid until a given moment), disable. Model versions: register (validated against the
-artifact by ``explainers``; immutable), activate, retire. Every change writes an audit event.
+valid until a given moment), disable, grant and revoke the use of a model registered by
+another system. Model versions: register (validated against the artifact by
+``explainers``; immutable; owned by the registering system), activate, retire. Every change
+writes an audit event.
 """
 
 from __future__ import annotations
@@ -17,11 +19,17 @@ from typing import Any
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
-from portal.canonical import canonical_json
+from portal.canonical import all_text, canonical_json, lone_surrogates
 from portal.db import utcnow
 from portal.errors import Conflict, NotFound, ValidationFailed
 from portal.oversight.audit import Actor, record_event
-from portal.registry.models import ModelArtifact, ModelVersion, System, WebhookSecret
+from portal.registry.models import (
+    ModelArtifact,
+    ModelGrant,
+    ModelVersion,
+    System,
+    WebhookSecret,
+)
 
 ADMIN_CLI = Actor(kind="admin", ref="cli", role="admin")
 DEFAULT_OLD_SECRET_DAYS = 7
@@ -164,10 +172,11 @@ def register_model(
     artifact: bytes,
     background: bytes | None = None,
     *,
-    system: System | None = None,
+    system: System,
     actor: Actor = ADMIN_CLI,
 ) -> Registration:
-    """Validate a manifest against its artifact (and background) and store the version.
+    """Validate a manifest against its artifact (and background) and store the version,
+    owned by ``system``: it may post decisions to it, activate and retire it.
 
     Every problem is reported at once (422) and nothing is stored. A name+version that
     exists with the same manifest and bytes is an idempotent repeat; with anything different
@@ -185,6 +194,16 @@ def register_model(
                 }
             ]
         )
+    not_text = [
+        {
+            "field": where,
+            "code": "invalid-text",
+            "message": "the text holds a lone UTF-16 surrogate, which is not a character",
+        }
+        for where in ([] if all_text(manifest) else lone_surrogates(manifest))
+    ]
+    if not_text:  # nothing that is not text is validated, compared or stored
+        raise ValidationFailed(details=not_text)
     problems = validate_bundle(artifact, manifest, background)
     if problems:
         raise ValidationFailed(details=problem_details(problems))
@@ -220,7 +239,7 @@ def register_model(
         background_sha256=background_sha,
         explainer_kind=bundle.info.family,
         warnings=warnings,
-        registered_by_system_id=None if system is None else system.id,
+        registered_by_system_id=system.id,
         files=ModelArtifact(artifact=artifact, background=background),
     )
     session.add(model)
@@ -234,6 +253,7 @@ def register_model(
             "model": model.name,
             "version": model.version,
             "artifact_sha256": artifact_sha,
+            "system": system.name,
             "cost": cost.to_dict(),
         },
     )
@@ -290,3 +310,70 @@ def _move_to(session: Session, model: ModelVersion, status: str, actor: Actor) -
     )
     session.flush()
     return model
+
+
+# --- grants: a system posting to a model another system registered --------------------------
+
+
+def _grant_query(system: System, name: str, version: str | None) -> Any:
+    return select(ModelGrant).where(
+        ModelGrant.system_id == system.id,
+        ModelGrant.model_name == name,
+        ModelGrant.model_version.is_(None)
+        if version is None
+        else ModelGrant.model_version == version,
+    )
+
+
+def _grant_changed(
+    session: Session, actor: Actor, action: str, grant: ModelGrant, system: System
+) -> None:
+    details = {"system": system.name, "model": grant.model_name, "version": grant.model_version}
+    record_event(session, actor, action, purpose="administration", details=details)
+    session.flush()
+
+
+def grant_model(
+    session: Session,
+    system_name: str,
+    name: str,
+    version: str | None = None,
+    *,
+    actor: Actor = ADMIN_CLI,
+) -> ModelGrant:
+    """Let a system post decisions to a model: one version, or (``version`` None) every
+    version, present and future. The model (version) must exist; granting again is a
+    no-op."""
+    system = get_system(session, system_name)
+    if version is None:
+        any_version = select(ModelVersion.id).where(ModelVersion.name == name).limit(1)
+        if session.scalar(any_version) is None:
+            raise NotFound(f"No model named {name}.")
+    else:
+        get_model_version(session, name, version)
+    grant = session.scalar(_grant_query(system, name, version))
+    if grant is not None:
+        return grant
+    grant = ModelGrant(system_id=system.id, model_name=name, model_version=version)
+    session.add(grant)
+    _grant_changed(session, actor, "system.model-granted", grant, system)
+    return grant
+
+
+def revoke_model(
+    session: Session,
+    system_name: str,
+    name: str,
+    version: str | None = None,
+    *,
+    actor: Actor = ADMIN_CLI,
+) -> None:
+    """Remove exactly the grant ``grant_model`` gave with these arguments (a grant of every
+    version is not narrowed by revoking one); NotFound when there is none. Decisions already
+    stored stay."""
+    system = get_system(session, system_name)
+    grant = session.scalar(_grant_query(system, name, version))
+    if grant is None:
+        raise NotFound(f"System {system_name!r} has no such grant.")
+    session.delete(grant)
+    _grant_changed(session, actor, "system.model-revoked", grant, system)

@@ -28,6 +28,18 @@ def _timestamp(value: str) -> dt.datetime:
     return moment.astimezone(dt.UTC)
 
 
+def _model_ref(value: str) -> tuple[str, str | None]:
+    """``MODEL`` or ``MODEL/VERSION`` (a model name has no slash; a version may)."""
+    name, slash, version = value.partition("/")
+    if not name or (slash and not version):
+        raise click.BadParameter("use MODEL or MODEL/VERSION, e.g. ledighed/2026.1")
+    return name, version or None
+
+
+def _shown(name: str, version: str | None) -> str:
+    return f"{name} {version}" if version else f"{name} (every version)"
+
+
 def _describe(exc: PortalError) -> str:
     from flask import current_app
     from flask_babel import force_locale
@@ -79,6 +91,26 @@ def register(app: Flask) -> None:
             secret = admin.rotate_secret(session, name, old_valid_until=until)
         click.echo(f"new webhook secret for {name} (shown once): {secret}")
 
+    @systems.command("grant")
+    @click.argument("name")
+    @click.argument("model", metavar="MODEL[/VERSION]")
+    def systems_grant(name: str, model: str) -> None:
+        """Let system NAME post decisions to MODEL (every version) or MODEL/VERSION."""
+        model_name, version = _model_ref(model)
+        with unit_of_work() as session:
+            admin.grant_model(session, name, model_name, version)
+        click.echo(f"granted {name}: {_shown(model_name, version)}")
+
+    @systems.command("revoke")
+    @click.argument("name")
+    @click.argument("model", metavar="MODEL[/VERSION]")
+    def systems_revoke(name: str, model: str) -> None:
+        """Remove a grant given with `systems grant` (the same MODEL[/VERSION])."""
+        model_name, version = _model_ref(model)
+        with unit_of_work() as session:
+            admin.revoke_model(session, name, model_name, version)
+        click.echo(f"revoked {name}: {_shown(model_name, version)}")
+
     @systems.command("disable")
     @click.argument("name")
     def systems_disable(name: str) -> None:
@@ -97,8 +129,16 @@ def register(app: Flask) -> None:
     @click.argument("manifest", type=click.Path(exists=True, dir_okay=False, path_type=Path))
     @click.argument("artifact", type=click.Path(exists=True, dir_okay=False, path_type=Path))
     @click.option("--background", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-    def models_register(manifest: Path, artifact: Path, background: Path | None) -> None:
-        """Validate MANIFEST against ARTIFACT (.skops) and register the version."""
+    @click.option(
+        "--system",
+        "system_name",
+        required=True,
+        help="The system that owns the version: it may post decisions, activate and retire.",
+    )
+    def models_register(
+        manifest: Path, artifact: Path, background: Path | None, system_name: str
+    ) -> None:
+        """Validate MANIFEST against ARTIFACT (.skops) and register the version for --system."""
         from portal.api.jsonparse import parse_json
 
         try:
@@ -111,6 +151,7 @@ def register(app: Flask) -> None:
                 manifest_value,
                 artifact.read_bytes(),
                 background.read_bytes() if background else None,
+                system=admin.get_system(session, system_name),
             )
             model = result.model
             summary = (model.name, model.version, model.artifact_sha256, model.warnings)

@@ -86,4 +86,21 @@ class ModelArtifact(Base):
     background: Mapped[bytes | None] = mapped_column(LargeBinary)
 
 
+class ModelGrant(Base):
+    """Lets a system post decisions to a model it did not register: every version of the
+    model (``model_version`` None) or one version. Granted and revoked with the CLI."""
+
+    __tablename__ = "model_grant"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    system_id: Mapped[int] = mapped_column(ForeignKey("system.id"))
+    model_name: Mapped[str] = mapped_column(String(100))
+    model_version: Mapped[str | None] = mapped_column(String(50))
+    granted_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    def __repr__(self) -> str:
+        return f"<ModelGrant {self.system_id} {self.model_name}/{self.model_version or '*'}>"
+
+
+Index("ix_model_grant_system_model", ModelGrant.system_id, ModelGrant.model_name)
 Index("ix_model_version_status_name", ModelVersion.status, ModelVersion.name)

@@ -28,8 +28,9 @@ def other_sender(session: Session) -> Sender:
 
 
 @pytest.fixture
-def model(session: Session) -> ModelVersion:
-    """An active model version with every feature type (fake artifact: ingest needs none)."""
+def model(session: Session, sender: Sender) -> ModelVersion:
+    """An active model version with every feature type (fake artifact: ingest needs none),
+    registered by ``sender``."""
     version = ModelVersion(
         name=RICH_MANIFEST["name"],
         version=RICH_MANIFEST["version"],
@@ -37,6 +38,7 @@ def model(session: Session) -> ModelVersion:
         manifest=copy.deepcopy(RICH_MANIFEST),
         responsible_unit=RICH_MANIFEST["responsible_unit"],
         artifact_sha256="0" * 64,
+        registered_by_system_id=sender.system.id,
         files=ModelArtifact(artifact=b"fake"),
     )
     session.add(version)

@@ -79,7 +79,6 @@ def test_repeated_batch_gets_the_first_answer(signed_client, model, counts) -> N
         ({"items": []}, "items", "too-few-items"),
         ({"items": [{}] * 1001}, "items", "too-many-items"),
         ({"items": "x"}, "items", "not-a-list"),
-        ({"items": [1]}, "items.0", "not-an-object"),
         ({"items": [], "more": 1}, "more", "unknown-field"),
         ([1], "body", "not-an-object"),
     ],
@@ -91,6 +90,25 @@ def test_bad_batch_envelope_is_422(signed_client, model, counts, body, field, co
         {k: d[k] for k in ("field", "code")} for d in response.get_json()["error"]["details"]
     ]
     assert counts() == {"Decision": 0, "Delivery": 0, "Job": 0}
+
+
+@pytest.mark.parametrize(
+    "odd", [None, 1, -0.0, "tekst", True, [], [decision_body()], {}, {"id": "x"}]
+)
+def test_an_item_that_is_not_a_decision_is_rejected_and_the_others_kept(
+    signed_client, model, counts, odd
+) -> None:
+    response = signed_client.post(BATCH, {"items": [item("good-1"), odd, item("good-2")]})
+    assert response.status_code == 200
+    body = response.get_json()
+    assert [r["status"] for r in body["items"]] == ["accepted", "rejected", "accepted"]
+    rejected = body["items"][1]
+    assert rejected["id"] == (odd.get("id") if isinstance(odd, dict) else None)
+    assert rejected["error"]["code"] == "validation-failed"
+    if not isinstance(odd, dict):
+        details = rejected["error"]["details"]
+        assert [(d["field"], d["code"]) for d in details] == [("body", "not-an-object")]
+    assert counts() == {"Decision": 2, "Delivery": 3, "Job": 2}
 
 
 def test_a_full_batch_of_1000_is_accepted(signed_client, model, counts) -> None:
@@ -125,7 +143,9 @@ def test_status_needs_a_signature(client, signed_client, model) -> None:
 def test_ready_status_carries_the_explanation(client, session, app, demo_models) -> None:
     model = demo_models["byggesagsscreening"]
     sender = make_sender(session, "bygge")
-    reg = admin.register_model(session, model.manifest, model.artifact, model.background_csv)
+    reg = admin.register_model(
+        session, model.manifest, model.artifact, model.background_csv, system=sender.system
+    )
     admin.activate_model(session, reg.model.name, reg.model.version)
     from portal.demo import demo_citizens, demo_decisions
 

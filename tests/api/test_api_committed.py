@@ -30,6 +30,7 @@ def committed(committed_app):
                 manifest=copy.deepcopy(RICH_MANIFEST),
                 responsible_unit="Enhed",
                 artifact_sha256="0" * 64,
+                registered_by_system_id=system.id,
                 files=ModelArtifact(artifact=b"fake"),
             )
         )

@@ -132,6 +132,8 @@ def test_a_used_id_with_an_invalid_body_is_409_not_422(signed_client, model, cou
 
 def test_ids_are_per_system(client, session, model, counts) -> None:
     a, b = make_sender(session, "sys-a"), make_sender(session, "sys-b")
+    for sender in (a, b):
+        admin.grant_model(session, sender.name, model.name)
     ra = SignedClient(client, a).post(URL, decision_body(), webhook_id="shared")
     rb = SignedClient(client, b).post(URL, with_features(forloeb=3), webhook_id="shared")
     assert (ra.status_code, rb.status_code) == (202, 202)

@@ -115,6 +115,44 @@ def test_invalid_manifest_lists_every_problem_and_stores_nothing(client, sender,
     assert model_count(session) == 0
 
 
+def _manifest_with(bygge, path: str, value) -> dict:
+    manifest = copy.deepcopy(bygge.manifest)
+    *parents, last = path.split(".")
+    target = manifest
+    for part in parents:
+        target = target[int(part)] if isinstance(target, list) else target[part]
+    target[last] = value
+    return manifest
+
+
+@pytest.mark.parametrize(
+    ("path", "value", "field", "code"),
+    [
+        # lone surrogates, in a value, a nested text and a key
+        ("title.da", "Byggesag \ud800", "title.da", "invalid-text"),
+        ("features.0.label.da", "\udfff", "features.0.label.da", "invalid-text"),
+        ("title.\udc00", "x", "title.\\udc00", "invalid-text"),
+        ("name", "bygge\ud800", "name", "invalid-text"),
+        # integers beyond the float range in numeric fields
+        ("features.0.min", 10**400, "features[0].min", "not-a-number"),
+        ("features.0.max", -(10**400), "features[0].max", "not-a-number"),
+        ("output.threshold", 10**400, "output.threshold", "not-a-number"),
+        # values of a kind nobody checked for (unhashable where a name was expected)
+        ("features.0.type", ["number"], "features[0].type", "invalid-feature-type"),
+        ("output.kind", {"kind": "probability"}, "output.kind", "invalid-output-kind"),
+    ],
+)
+def test_bad_manifest_values_are_422_with_their_field(
+    client, sender, session, bygge, path, value, field, code
+) -> None:
+    manifest = _manifest_with(bygge, path, value)
+    response = post_model(client, sender, manifest, bygge.artifact, bygge.background_csv)
+    assert response.status_code == 422, response.get_json()
+    details = response.get_json()["error"]["details"]
+    assert (field, code) in {(d["field"], d["code"]) for d in details}
+    assert model_count(session) == 0
+
+
 def test_unsafe_or_broken_artifact_is_422(client, sender, session, bygge) -> None:
     response = post_model(client, sender, bygge.manifest, b"\x80\x04pickle", bygge.background_csv)
     assert response.status_code == 422

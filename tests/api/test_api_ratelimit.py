@@ -22,6 +22,7 @@ from sqlalchemy import Connection
 
 from portal import create_app
 from portal.db_session import get_db
+from portal.registry import admin
 
 URL = "/api/v1/decisions"
 RATE_LIMITED = {
@@ -87,8 +88,9 @@ def test_api_answers_429_with_the_stable_code_once_the_system_passes_its_limit(
 
 
 def test_api_limit_counts_per_system_and_per_view(
-    limited_app, sender: Sender, other_sender: Sender, model
+    limited_app, session, sender: Sender, other_sender: Sender, model
 ) -> None:
+    admin.grant_model(session, other_sender.name, model.name)
     flask_client = limited_app(api_ratelimit="1 per minute").test_client()
     client, other = SignedClient(flask_client, sender), SignedClient(flask_client, other_sender)
 

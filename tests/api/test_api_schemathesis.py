@@ -41,6 +41,7 @@ from werkzeug.datastructures import FileStorage
 from werkzeug.test import encode_multipart
 
 from portal.decisions.intake import IngestOptions, receive_decision
+from portal.registry import admin
 
 CHECKS = [
     schemathesis.checks.not_a_server_error,
@@ -220,6 +221,7 @@ def send(case: Any, world: dict[str, Any]) -> Any:
     return case.call(headers=headers, data=body)
 
 
+@pytest.mark.fuzz
 @pytest.mark.parametrize(("method", "path"), OPERATIONS, ids=[f"{m} {p}" for m, p in OPERATIONS])
 def test_api_conforms_to_its_openapi_document(api_schema, world, method, path):
     operation = api_schema[path][method]
@@ -256,6 +258,7 @@ def test_nul_character_in_any_string_is_a_400_and_nothing_is_stored(client, sess
     from api_support import SignedClient
 
     signed = SignedClient(client, make_sender(session, "nul-sender"))
+    admin.grant_model(session, "nul-sender", model.name)
     body = decision_body()
     body["case"]["reference"] = "2026-\x00"
     batch = {"items": [{**decision_body(), "id": "nul-item"}]}
@@ -291,3 +294,63 @@ def test_nul_character_in_a_path_is_a_404(client, session, model, method, path):
     )
     assert response.status_code == 404
     assert response.get_json()["error"]["code"] == "not-found"
+
+
+# --- stateful: sequences of calls that follow the document's links ------------------------------
+
+#: Decision bodies steered in turn (deterministic, so Hypothesis still shrinks the rest).
+_STEERED = iter(range(10**9))
+
+
+def steer_in_turn(case: Any) -> None:
+    """Three in four decisions name the registered model with valid features and CPR."""
+    op = case.operation.definition.raw.get("operationId")
+    if op == "postDecision" and isinstance(case.body, dict) and next(_STEERED) % 4:
+        body = {**case.body, "model": dict(MODEL), "features": decision_body()["features"]}
+        if isinstance(body.get("subject"), dict):
+            body["subject"] = {**body["subject"], "cpr": "0101901234"}
+        body.pop("data_sources", None)
+        case.body = body
+
+
+@pytest.mark.fuzz
+def test_stateful_sequences_follow_the_links_without_a_server_error(api_schema, world):
+    """postDecision -> getDecision (its id), registerModel -> activate/retire (its name
+    and version): every step signed as a sender does, every answer documented, no 5xx."""
+    links = {
+        link["operationId"]
+        for item in api_schema.raw_schema["paths"].values()
+        for operation in item.values()
+        for response in operation["responses"].values()
+        for link in response.get("links", {}).values()
+    }
+    assert links == {"getDecision", "activateModel", "retireModel"}
+    # Positive data only: negative generation (covered per operation above) would also drop
+    # the signature headers, and a sequence needs answers it can follow.
+    api_schema.config.generation.update(modes=[GenerationMode.POSITIVE])
+    statuses: list[tuple[str, int]] = []
+
+    class Signed(api_schema.as_state_machine()):  # type: ignore[misc]
+        def call(self, case: Any, **kwargs: Any) -> Any:
+            steer_in_turn(case)
+            case.headers = dict(PLACEHOLDER_HEADERS)  # a fresh webhook-id, really signed
+            response = send(case, world)
+            statuses.append((case.operation.definition.raw["operationId"], response.status_code))
+            return response
+
+        def validate_response(self, response: Any, case: Any, **kwargs: Any) -> None:
+            case.validate_response(response, checks=CHECKS)
+            assert response.status_code != 401, response.text
+
+    Signed.run(
+        settings=settings(
+            max_examples=15,
+            stateful_step_count=4,
+            deadline=None,
+            database=None,
+            suppress_health_check=list(HealthCheck),
+        )
+    )
+    # the sequences went deep: a stored decision was read back through its link
+    assert ("postDecision", 202) in statuses, sorted(Counter(statuses).items())
+    assert ("getDecision", 200) in statuses, sorted(Counter(statuses).items())

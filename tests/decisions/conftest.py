@@ -34,10 +34,12 @@ def system(session: Session):
 
 
 @pytest.fixture
-def active_models(session: Session, demo_models):
+def active_models(session: Session, system, demo_models):
     out = {}
     for model in demo_models.values():
-        reg = admin.register_model(session, model.manifest, model.artifact, model.background_csv)
+        reg = admin.register_model(
+            session, model.manifest, model.artifact, model.background_csv, system=system
+        )
         out[model.name] = admin.activate_model(session, model.name, model.version)
         assert reg.created
     return out

@@ -68,9 +68,11 @@ def setup(tmp_path_factory, app_overrides, demo_models, demo_bodies, committed_d
     with db.engine.begin() as conn:
         upgrade(conn)
     with db.transaction() as session:
-        _, secret = admin.create_system(session, "celery-sender", "Enhed")
+        system, secret = admin.create_system(session, "celery-sender", "Enhed")
         for model in demo_models.values():
-            admin.register_model(session, model.manifest, model.artifact, model.background_csv)
+            admin.register_model(
+                session, model.manifest, model.artifact, model.background_csv, system=system
+            )
             admin.activate_model(session, model.name, model.version)
 
     env = environment(

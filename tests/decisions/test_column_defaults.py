@@ -67,6 +67,8 @@ def test_every_write_path_fills_every_column_default(
     app, client, connection, session: Session, active_models, demo_bodies, probe_columns
 ) -> None:
     _, secret = admin.create_system(session, "defaults-sender", "Enhed")
+    for name in active_models:
+        admin.grant_model(session, "defaults-sender", name)
     session.flush()
     # the single-decision webhook (delivery, decision, explain job)
     single = _post(client, secret, "/api/v1/decisions", demo_bodies[0], "defaults-single")

@@ -38,9 +38,11 @@ def inprocess(app_overrides, demo_models, committed_database_url):
     with db.engine.begin() as conn:
         upgrade(conn)
     with db.transaction() as session:
-        _, secret = admin.create_system(session, "inprocess-sender", "Enhed")
+        system, secret = admin.create_system(session, "inprocess-sender", "Enhed")
         for model in demo_models.values():
-            admin.register_model(session, model.manifest, model.artifact, model.background_csv)
+            admin.register_model(
+                session, model.manifest, model.artifact, model.background_csv, system=system
+            )
             admin.activate_model(session, model.name, model.version)
     worker = get_worker(app)
     assert worker is not None

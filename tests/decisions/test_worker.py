@@ -97,6 +97,7 @@ def test_claim_is_fair_across_systems(app, session, ingest, demo_bodies, active_
     for body in demo_bodies[:10]:
         ingest(body)  # a flood from one system ...
     other, _ = admin.create_system(session, "quiet-sender", "Enhed")
+    admin.grant_model(session, other.name, demo_bodies[11]["model"]["name"])
     options = IngestOptions(lookup_key="k", max_attempts=3)
     late = receive_decision(session, other, "q1", demo_bodies[11], options).body["id"]
     session.flush()

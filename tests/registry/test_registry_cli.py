@@ -9,7 +9,8 @@ import re
 import pytest
 from sqlalchemy import select
 
-from portal.registry.models import ModelVersion, System, WebhookSecret
+from portal.oversight.models import AuditEvent
+from portal.registry.models import ModelGrant, ModelVersion, System, WebhookSecret
 
 
 @pytest.fixture
@@ -66,18 +67,26 @@ def bygge():
     return next(m for m in build_demo_models() if m.name == "byggesagsscreening")
 
 
-def test_models_register_activate_retire(cli, session, bygge, tmp_path) -> None:
+def bygge_files(bygge, tmp_path) -> tuple[str, str, str]:
     manifest = tmp_path / "manifest.json"
     manifest.write_text(json.dumps(bygge.manifest))
     artifact = tmp_path / "model.skops"
     artifact.write_bytes(bygge.artifact)
     background = tmp_path / "bg.csv"
     background.write_bytes(bygge.background_csv)
-    args = ("models", "register", str(manifest), str(artifact), "--background", str(background))
-    result = cli(*args)
+    return str(manifest), str(artifact), str(background)
+
+
+def test_models_register_activate_retire(cli, session, bygge, tmp_path) -> None:
+    manifest, artifact, background = bygge_files(bygge, tmp_path)
+    cli("systems", "create", "ejer", "--unit", "U")
+    args = ("models", "register", manifest, artifact, "--background", background)
+    result = cli(*args, "--system", "ejer")
     assert result.exit_code == 0, result.output
     assert "registered: byggesagsscreening 2026.1" in result.output
-    assert "already registered" in cli(*args).output
+    owner = session.scalar(select(System.id).where(System.name == "ejer"))
+    assert session.scalar(select(ModelVersion.registered_by_system_id)) == owner
+    assert "already registered" in cli(*args, "--system", "ejer").output
     assert cli("models", "activate", "byggesagsscreening", "2026.1").exit_code == 0
     model = session.scalar(select(ModelVersion))
     session.refresh(model)
@@ -94,11 +103,80 @@ def test_models_register_reports_every_problem(cli, session, bygge, tmp_path) ->
     manifest.write_text(json.dumps(broken))
     artifact = tmp_path / "model.skops"
     artifact.write_bytes(b"not a zip")
-    result = cli("models", "register", str(manifest), str(artifact))
+    cli("systems", "create", "ejer", "--unit", "U")
+    result = cli("models", "register", str(manifest), str(artifact), "--system", "ejer")
     assert result.exit_code != 0
     assert "missing-text" in result.output
     assert "invalid-artifact" in result.output
     assert session.scalar(select(ModelVersion)) is None
+
+
+def test_models_register_needs_an_existing_owning_system(cli, session, bygge, tmp_path) -> None:
+    manifest, artifact, _ = bygge_files(bygge, tmp_path)
+    without = cli("models", "register", manifest, artifact)
+    assert without.exit_code == 2
+    assert "--system" in without.output
+    unknown = cli("models", "register", manifest, artifact, "--system", "nosuch")
+    assert unknown.exit_code == 1
+    assert "not-found" in unknown.output
+    assert session.scalar(select(ModelVersion)) is None
+
+
+@pytest.fixture
+def registered(cli, bygge, tmp_path) -> None:
+    manifest, artifact, background = bygge_files(bygge, tmp_path)
+    cli("systems", "create", "ejer", "--unit", "U")
+    cli("systems", "create", "laaner", "--unit", "U")
+    args = ("models", "register", manifest, artifact, "--background", background)
+    result = cli(*args, "--system", "ejer")
+    assert result.exit_code == 0, result.output
+
+
+def grants(session) -> list[tuple[str, str, str | None]]:
+    rows = session.execute(
+        select(System.name, ModelGrant.model_name, ModelGrant.model_version)
+        .join(System, System.id == ModelGrant.system_id)
+        .order_by(ModelGrant.id)
+    )
+    return [tuple(row) for row in rows]
+
+
+def test_systems_grant_and_revoke_a_model_or_one_version(cli, session, registered) -> None:
+    every = cli("systems", "grant", "laaner", "byggesagsscreening")
+    assert every.exit_code == 0, every.output
+    assert "every version" in every.output
+    one = cli("systems", "grant", "laaner", "byggesagsscreening/2026.1")
+    assert one.exit_code == 0, one.output
+    assert cli("systems", "grant", "laaner", "byggesagsscreening").exit_code == 0  # no-op
+    assert grants(session) == [
+        ("laaner", "byggesagsscreening", None),
+        ("laaner", "byggesagsscreening", "2026.1"),
+    ]
+    assert cli("systems", "revoke", "laaner", "byggesagsscreening").exit_code == 0
+    assert grants(session) == [("laaner", "byggesagsscreening", "2026.1")]
+    again = cli("systems", "revoke", "laaner", "byggesagsscreening")
+    assert again.exit_code == 1
+    assert "not-found" in again.output
+    actions = session.scalars(
+        select(AuditEvent.action).where(AuditEvent.action.like("system.model-%"))
+    ).all()
+    assert actions == ["system.model-granted", "system.model-granted", "system.model-revoked"]
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("nosuch", "byggesagsscreening"),  # no such system
+        ("laaner", "nosuch"),  # no such model
+        ("laaner", "byggesagsscreening/9.9"),  # no such version
+        ("laaner", "byggesagsscreening/"),  # empty version
+        ("laaner", "/2026.1"),  # empty name
+    ],
+)
+def test_systems_grant_refuses_what_does_not_exist(cli, session, registered, args) -> None:
+    result = cli("systems", "grant", *args)
+    assert result.exit_code != 0
+    assert grants(session) == []
 
 
 def test_jobs_retry_needs_one_target(cli) -> None:
