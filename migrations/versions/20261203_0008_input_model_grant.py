@@ -4,8 +4,8 @@ Until now any system could post decisions on any model version. From this revisi
 system posts only to the versions it registered or has been granted (``flask systems grant
 SYSTEM MODEL[/VERSION]``); a grant without a version covers every version of the model.
 
-Revision ID: 0006_input
-Revises: 0005
+Revision ID: 0008
+Revises: 0007
 Create Date: 2026-12-03 12:00:00.000000
 """
 
@@ -16,8 +16,8 @@ from alembic import op
 
 import portal.db
 
-revision: str = "0006_input"
-down_revision: str | None = "0005"
+revision: str = "0008"
+down_revision: str | None = "0007"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
