@@ -15,8 +15,8 @@ from pydantic import ValidationError
 from sqlalchemy import update
 from sqlalchemy.orm import Session
 
-from portal.crypto import lookup_key
 from portal.canonical import is_text
+from portal.crypto import lookup_key
 from portal.db import utcnow
 from portal.decisions.corrections import supersede_problems
 from portal.decisions.deliveries import (

@@ -14,6 +14,7 @@ from api_support import SignedClient, decision_body, make_sender
 from sqlalchemy import select
 
 from portal.decisions.models import Decision
+from portal.registry import admin
 
 URL = "/api/v1/decisions"
 
@@ -66,6 +67,7 @@ def test_another_systems_decision_cannot_be_replaced(
     client: Any, session: Any, counts: Any, first: str, model: Any
 ) -> None:
     other = SignedClient(client, make_sender(session, "tredjesystem"))
+    admin.grant_model(session, "tredjesystem", model.name)  # may post on the model, not replace
     before = counts()
     response = other.post(URL, corrected(first), webhook_id="msg_other")
     assert response.status_code == 422
