@@ -224,8 +224,16 @@ def _is_autoincrement(column: Column[Any]) -> bool:
     return column is column.table.autoincrement_column
 
 
+_ENCRYPTED_INFO = "portal.encrypted_columns"
+
+
 def encrypted_columns_of(table: Table) -> list[Column[Any]]:
-    return [c for c in table.columns if isinstance(c.type, EncryptedJSON)]
+    """The table's :class:`EncryptedJSON` columns (looked at on every INSERT and UPDATE)."""
+    cached = table.info.get(_ENCRYPTED_INFO)
+    if cached is None or len(cached[0]) != len(table.columns):  # a column added since
+        found = [c for c in table.columns if isinstance(c.type, EncryptedJSON)]
+        cached = table.info[_ENCRYPTED_INFO] = (list(table.columns), found)
+    return cast(list[Column[Any]], cached[1])
 
 
 def _statement_binds(statement: Insert | Update, columns: list[Column[Any]]) -> dict[str, str]:
