@@ -179,7 +179,12 @@ def _base_table(table: Any) -> Table:
 
 
 def _remember_place(column: Column[Any], table: Any) -> None:
-    if isinstance(column.type, EncryptedJSON) and isinstance(table, Table):
+    # The first table wins: a copy of the column (``to_metadata``) shares its type.
+    if (
+        isinstance(column.type, EncryptedJSON)
+        and isinstance(table, Table)
+        and column.type.table_name is None
+    ):
         column.type.table_name = table.name
         column.type.column_name = column.name
 
