@@ -225,6 +225,7 @@ class Settings:
         problems.extend(_range_problems(self))
         problems.extend(_url_problems(self))
         problems.extend(_ratelimit_problems(self))
+        problems.extend(_text_problems(self))
         problems.extend(_encryption_key_problems(self.encryption_key, self.production))
         problems.extend(_auth_problems(self))
         if problems:
@@ -397,6 +398,28 @@ def _ratelimit_problems(settings: Settings) -> list[str]:
                 f"PORTAL_{name.upper()} is not a rate limit (e.g. 300 per minute): "
                 f"{getattr(settings, name)!r}"
             )
+    return problems
+
+
+_PHONE = re.compile(r"\+?[0-9][0-9 ]{6,18}[0-9]")
+
+
+def _text_problems(settings: Settings) -> list[str]:
+    """Texts shown on every page and the claims and scopes asked of the providers."""
+    problems = []
+    for name in ("municipality", "solution_name"):
+        value = getattr(settings, name)
+        if not value.strip() or value != value.strip() or any(ord(c) < 32 for c in value):
+            problems.append(f"PORTAL_{name.upper()} must be a text without surrounding spaces")
+    if settings.contact_phone and not _PHONE.fullmatch(settings.contact_phone):
+        problems.append("PORTAL_CONTACT_PHONE must be a phone number (digits, spaces, a leading +)")
+    for who, provider in (("CITIZEN", settings.citizen_oidc), ("STAFF", settings.staff_oidc)):
+        if "openid" not in provider.scope.split():
+            problems.append(f"PORTAL_{who}_OIDC_SCOPE must include openid")
+        for claim in ("cpr_claim", "role_claim", "unit_claim"):
+            value = getattr(provider, claim)
+            if not value or value != value.strip():
+                problems.append(f"PORTAL_{who}_OIDC_{claim.upper()} must be a claim name")
     return problems
 
 

@@ -212,6 +212,24 @@ def test_urls_that_do_not_parse_are_refused(overrides: dict[str, object], name: 
     assert any(name in p for p in _dev_problems(**overrides))
 
 
+@pytest.mark.parametrize(
+    ("overrides", "name"),
+    [
+        ({"municipality": ""}, "PORTAL_MUNICIPALITY"),
+        ({"solution_name": " Forklaring"}, "PORTAL_SOLUTION_NAME"),
+        ({"contact_phone": "ring til os"}, "PORTAL_CONTACT_PHONE"),
+        ({"citizen_oidc": OIDCProvider(scope="profile")}, "PORTAL_CITIZEN_OIDC_SCOPE"),
+        ({"staff_oidc": OIDCProvider(role_claim="")}, "PORTAL_STAFF_OIDC_ROLE_CLAIM"),
+    ],
+)
+def test_texts_and_claims_are_checked(overrides: dict[str, object], name: str) -> None:
+    assert any(name in p for p in _dev_problems(**overrides))
+
+
+def test_a_danish_phone_number_is_accepted() -> None:
+    Settings.load(environ={}, overrides={"contact_phone": "+45 33 66 33 66"}).validate()
+
+
 @pytest.mark.parametrize("value", ["lots", "300 per fortnight", "", "per minute", "300/minute/x"])
 @pytest.mark.parametrize(
     "name", ["ratelimit_default", "api_ratelimit", "login_ratelimit", "request_form_ratelimit"]
