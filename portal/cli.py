@@ -49,4 +49,6 @@ def register(app: Flask) -> None:
 
         with get_db(app).engine.begin() as connection:
             report = rotate(connection, active_key_ring())
+        for name, (checked, rewritten) in report.per_column.items():
+            click.echo(f"{name}: checked {checked}, re-encrypted {rewritten}")
         click.echo(f"checked {report.checked} values, re-encrypted {report.rewritten}")

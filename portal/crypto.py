@@ -5,6 +5,13 @@ ciphertext. Each ciphertext names the key that made it, so keys can be rotated: 
 is written with the first key of the ring, old data stays readable with the others until
 ``flask keys rotate`` re-encrypts it.
 
+A ciphertext in the database is bound to its place: the AES-GCM associated data names the
+table, the column and the row's key (:func:`place`), so a ciphertext copied to another row,
+column or table fails authentication instead of decrypting as someone else's data. The
+format byte tells the two formats apart: ``0x01`` (no associated data, written before
+places existed: still read, rewritten by ``keys rotate``) and ``0x02`` (bound to a place).
+See docs/security.md.
+
 Citizens are found by a keyed HMAC of the CPR number (the *lookup key*), never by the CPR.
 """
 
@@ -19,7 +26,11 @@ from typing import Any
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-_VERSION = b"\x01"
+#: Format bytes: v1 has no associated data (old rows, Redis sessions), v2 is bound to a place.
+_V1 = b"\x01"
+_V2 = b"\x02"
+_FORMATS = (_V1, _V2)
+_PLACE_PREFIX = b"forklaringsportalen/place/v2"
 _KEY_ID_BYTES = 4
 _NONCE_BYTES = 12
 # The plaintext of encrypted JSON; built once (json.dumps builds an encoder per call).
@@ -27,7 +38,17 @@ _PLAINTEXT_ENCODER = json.JSONEncoder(ensure_ascii=False, sort_keys=True)
 
 
 class DecryptionError(Exception):
-    """Ciphertext is damaged or was made with a key the ring does not hold."""
+    """Ciphertext is damaged, was made with a key the ring does not hold, or belongs to
+    another place (row, column or table) than the one it was read from."""
+
+
+def place(table: str, column: str, row_key: object) -> bytes:
+    """The associated data binding a ciphertext to ``table.column`` of the row ``row_key``.
+
+    Each part is length-prefixed, so no two different places give the same bytes.
+    """
+    parts = [_PLACE_PREFIX, table.encode(), column.encode(), str(row_key).encode()]
+    return b"".join(len(part).to_bytes(4, "big") + part for part in parts)
 
 
 class KeyRing:
@@ -53,31 +74,42 @@ class KeyRing:
         return self._current_id
 
     def encrypt(self, plaintext: bytes, associated_data: bytes = b"") -> bytes:
+        """Seal ``plaintext``; with ``associated_data`` (a :func:`place`) in format v2."""
         nonce = os.urandom(_NONCE_BYTES)
         sealed = self._keys[self._current_id].encrypt(nonce, plaintext, associated_data)
-        return _VERSION + self._current_id + nonce + sealed
+        return (_V2 if associated_data else _V1) + self._current_id + nonce + sealed
 
     def decrypt(self, token: bytes, associated_data: bytes = b"") -> bytes:
-        if len(token) < 1 + _KEY_ID_BYTES + _NONCE_BYTES + 16 or token[:1] != _VERSION:
+        """Open ``token``. A v2 token opens only with the associated data it was made with;
+        a v1 token (made without) opens whatever the place, until ``keys rotate``."""
+        if len(token) < 1 + _KEY_ID_BYTES + _NONCE_BYTES + 16 or token[:1] not in _FORMATS:
             raise DecryptionError("not a portal ciphertext")
         key_id = token[1 : 1 + _KEY_ID_BYTES]
         nonce = token[1 + _KEY_ID_BYTES : 1 + _KEY_ID_BYTES + _NONCE_BYTES]
         aead = self._keys.get(key_id)
         if aead is None:
             raise DecryptionError("ciphertext made with a key that is not in the ring")
+        if token[:1] == _V1:
+            associated_data = b""
+        elif not associated_data:
+            raise DecryptionError("ciphertext is bound to a place and was read without one")
         try:
             return aead.decrypt(nonce, token[1 + _KEY_ID_BYTES + _NONCE_BYTES :], associated_data)
         except Exception as exc:  # cryptography raises InvalidTag without a message
-            raise DecryptionError("ciphertext failed authentication") from exc
+            raise DecryptionError(
+                "ciphertext failed authentication (damaged, or copied from another place)"
+            ) from exc
 
-    def needs_rotation(self, token: bytes) -> bool:
-        return token[1 : 1 + _KEY_ID_BYTES] != self._current_id
+    def needs_rotation(self, token: bytes, *, placed: bool = False) -> bool:
+        """Made with an older key; with ``placed``, also when it is not yet bound to a place."""
+        stale_key = token[1 : 1 + _KEY_ID_BYTES] != self._current_id
+        return stale_key or (placed and token[:1] != _V2)
 
-    def encrypt_json(self, value: Any) -> bytes:
-        return self.encrypt(_PLAINTEXT_ENCODER.encode(value).encode())
+    def encrypt_json(self, value: Any, associated_data: bytes = b"") -> bytes:
+        return self.encrypt(_PLAINTEXT_ENCODER.encode(value).encode(), associated_data)
 
-    def decrypt_json(self, token: bytes) -> Any:
-        return json.loads(self.decrypt(token))
+    def decrypt_json(self, token: bytes, associated_data: bytes = b"") -> Any:
+        return json.loads(self.decrypt(token, associated_data))
 
 
 def lookup_key(secret: str, cpr: str) -> str:

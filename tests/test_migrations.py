@@ -199,3 +199,54 @@ def test_0004_moves_the_existing_chain_into_audit_seal_and_back(committed_databa
             assert [h for (h,) in hashes] == [row["entry_hash"] for row in rows]
     finally:
         engine.dispose()
+
+
+def test_0006_gives_webhook_secrets_a_row_key_and_old_secrets_stay_usable(
+    committed_database_url,
+) -> None:
+    """Secrets stored before 0006 (ciphertext without a place) get a random unique
+    ``public_id``; the signature check still reads them, ``keys rotate`` binds them to their
+    row; a downgrade drops the column again."""
+    from sqlalchemy.orm import Session
+
+    from portal.api.auth import valid_secrets
+    from portal.crypto import active_key_ring
+    from portal.keys import rotate
+    from portal.registry.models import System
+
+    engine = make_engine(committed_database_url("_row_keys"))
+    at = dt.datetime(2026, 6, 1, 12, 0, tzinfo=dt.UTC)
+    ring = active_key_ring()
+    try:
+        with engine.begin() as conn:
+            upgrade(conn, "0005")
+            conn.execute(
+                text(
+                    "INSERT INTO system (id, name, responsible_unit, status, created_at)"
+                    " VALUES (1, 'fagsystem', 'Enhed', 'active', :at)"
+                ).bindparams(bindparam("at", type_=UTCDateTime())),
+                {"at": at},
+            )
+            for n in (1, 2):
+                conn.execute(
+                    text(
+                        "INSERT INTO webhook_secret (id, system_id, secret, fingerprint,"
+                        " created_at) VALUES (:id, 1, :secret, 'f', :at)"
+                    ).bindparams(bindparam("at", type_=UTCDateTime())),
+                    {"id": n, "secret": ring.encrypt_json(f"whsec_old{n}"), "at": at},
+                )
+            upgrade(conn, "0006_crypto")
+            keys = conn.execute(text("SELECT public_id FROM webhook_secret")).scalars().all()
+            assert len(set(keys)) == 2
+            assert all(len(k) == 32 for k in keys)
+            session = Session(bind=conn)
+            system = session.get(System, 1)
+            assert sorted(valid_secrets(session, system, at)) == ["whsec_old1", "whsec_old2"]
+            assert rotate(conn, ring).per_column["webhook_secret.secret"] == (2, 2)
+            assert sorted(valid_secrets(session, system, at)) == ["whsec_old1", "whsec_old2"]
+            session.close()
+            downgrade(conn, "0005")
+            assert "public_id" not in _columns(conn, "webhook_secret")
+            assert "public_id" not in _columns(conn, "oversight_record")
+    finally:
+        engine.dispose()

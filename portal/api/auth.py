@@ -14,7 +14,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from portal.api.signing import SignatureError, SignedHeaders, check_timestamp, verify
 from portal.crypto import KeyRing, active_key_ring
-from portal.db import UTCDateTime
+from portal.db import UTCDateTime, open_value
 from portal.errors import Forbidden
 from portal.registry.models import System, WebhookSecret
 
@@ -52,13 +52,13 @@ _PLAINTEXT_LOCK = threading.Lock()
 _PLAINTEXT_SIZE = 256
 
 
-def _decrypted(secret_id: int, ciphertext: bytes) -> str:
+def _decrypted(secret_id: int, row_key: str, ciphertext: bytes) -> str:
     ring = active_key_ring()
     key = (secret_id, hashlib.sha256(ciphertext).digest(), id(ring))
     entry = _PLAINTEXT.get(key)
     if entry is not None and entry[0] is ring:
         return entry[1]
-    text: str = ring.decrypt_json(ciphertext)
+    text: str = open_value(WebhookSecret.__table__.c.secret, row_key, ciphertext)
     with _PLAINTEXT_LOCK:
         if len(_PLAINTEXT) >= _PLAINTEXT_SIZE:
             _PLAINTEXT.pop(next(iter(_PLAINTEXT)), None)
@@ -74,12 +74,16 @@ def _valid_at(now: Any) -> ColumnElement[bool]:
 def valid_secrets(session: Session, system: System | Caller, now: dt.datetime) -> list[str]:
     """The system's secrets that are valid at ``now`` (decrypted)."""
     rows = session.execute(
-        select(WebhookSecret.id, type_coerce(WebhookSecret.secret, LargeBinary)).where(
+        select(
+            WebhookSecret.id,
+            WebhookSecret.public_id,
+            type_coerce(WebhookSecret.secret, LargeBinary),
+        ).where(
             WebhookSecret.system_id == system.id,
             _valid_at(now),
         )
     ).all()
-    return [_decrypted(secret_id, bytes(ciphertext)) for secret_id, ciphertext in rows]
+    return [_decrypted(id_, row_key, bytes(ciphertext)) for id_, row_key, ciphertext in rows]
 
 
 def _system_and_secrets() -> Any:
@@ -95,6 +99,7 @@ def _system_and_secrets() -> Any:
             system.c.status,
             secret.c.id,
             type_coerce(secret.c.secret, LargeBinary),
+            secret.c.public_id,
         )
         .select_from(system)
         .outerjoin(
@@ -129,7 +134,7 @@ def authenticate(
     rows = session.execute(_SYSTEM_AND_SECRETS, {"name": signed.system, "now": now}).all()
     if not rows:
         raise SignatureError()
-    secrets = [_decrypted(row[3], bytes(row[4])) for row in rows if row[3] is not None]
+    secrets = [_decrypted(row[3], row[5], bytes(row[4])) for row in rows if row[3] is not None]
     if not verify(signed, body, secrets):
         raise SignatureError()
     system_id, name, status = rows[0][0], rows[0][1], rows[0][2]
