@@ -219,7 +219,7 @@ def test_0006_gives_webhook_secrets_a_row_key_and_old_secrets_stay_usable(
     ring = active_key_ring()
     try:
         with engine.begin() as conn:
-            upgrade(conn, "0005")
+            upgrade(conn, "0008")
             conn.execute(
                 text(
                     "INSERT INTO system (id, name, responsible_unit, status, created_at)"
@@ -235,7 +235,7 @@ def test_0006_gives_webhook_secrets_a_row_key_and_old_secrets_stay_usable(
                     ).bindparams(bindparam("at", type_=UTCDateTime())),
                     {"id": n, "secret": ring.encrypt_json(f"whsec_old{n}"), "at": at},
                 )
-            upgrade(conn, "0006_crypto")
+            upgrade(conn, "0009")
             keys = conn.execute(text("SELECT public_id FROM webhook_secret")).scalars().all()
             assert len(set(keys)) == 2
             assert all(len(k) == 32 for k in keys)
@@ -245,7 +245,7 @@ def test_0006_gives_webhook_secrets_a_row_key_and_old_secrets_stay_usable(
             assert rotate(conn, ring).per_column["webhook_secret.secret"] == (2, 2)
             assert sorted(valid_secrets(session, system, at)) == ["whsec_old1", "whsec_old2"]
             session.close()
-            downgrade(conn, "0005")
+            downgrade(conn, "0008")
             assert "public_id" not in _columns(conn, "webhook_secret")
             assert "public_id" not in _columns(conn, "oversight_record")
     finally:

@@ -6,8 +6,8 @@ so each gets a random ``public_id`` (existing rows: 32 random hex characters). T
 ciphertexts themselves are rewritten by ``flask --app wsgi keys rotate``, not here (a
 migration does not hold the encryption keys); until then the old ones stay readable.
 
-Revision ID: 0006_crypto
-Revises: 0005
+Revision ID: 0009
+Revises: 0008
 Create Date: 2026-12-03 12:00:00.000000
 """
 
@@ -16,8 +16,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0006_crypto"
-down_revision: str | None = "0005"
+revision: str = "0009"
+down_revision: str | None = "0008"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
