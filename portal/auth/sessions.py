@@ -117,15 +117,17 @@ class DatabaseStore:
         # One UPDATE ... WHERE key: a row deleted meanwhile stays deleted (no read first,
         # so nothing between a read and the write can resurrect it either).
         with get_db(self._app).transaction() as db:
+            # The values are execution parameters, so the encrypted ``data`` is sealed for
+            # this row (portal/db.py binds each ciphertext to its table, column and key).
             result = db.execute(
                 update(ServerSession)
                 .where(ServerSession.key == key)
-                .values(
-                    data=stored.data,
-                    last_seen_at=stored.last_seen_at,
-                    expires_at=stored.expires_at,
-                )
-                .execution_options(synchronize_session=False)
+                .execution_options(synchronize_session=False),
+                {
+                    "data": stored.data,
+                    "last_seen_at": stored.last_seen_at,
+                    "expires_at": stored.expires_at,
+                },
             )
             return bool(result.rowcount)  # type: ignore[attr-defined]
 
