@@ -1,16 +1,34 @@
-"""Reading the model registry for the public algorithm register."""
+"""Reading the model registry for the public algorithm register.
+
+One register entry per public model version (active or retired), with the fields of the
+Dutch algorithm register's publication standard and the UK Algorithmic Transparency
+Recording Standard (docs/register.md maps them). The same entries feed the HTML pages and
+the JSON (``/algoritmer.json``), so the two never disagree. Texts stay per language
+(``{"da": ..., "en": ...}``): the JSON carries every language, the pages pick one.
+
+The live figures (decisions, share overridden by a person, open citizen requests, the
+first decision's time) are two grouped aggregate queries for all versions on a page,
+never a query per version or a scan of personal data.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import datetime as dt
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
+from portal.cases.models import CitizenRequest
+from portal.decisions.models import Decision
 from portal.errors import NotFound
 from portal.registry.models import ModelVersion
 
 PUBLIC_STATUSES = ("active", "retired")
+#: Citizen requests that still wait for an answer.
+OPEN_REQUEST_STATUSES = ("received", "in-progress")
 
 
 def public_models(session: Session) -> Sequence[ModelVersion]:
@@ -18,7 +36,7 @@ def public_models(session: Session) -> Sequence[ModelVersion]:
     rows = session.scalars(
         select(ModelVersion)
         .where(ModelVersion.status.in_(PUBLIC_STATUSES))
-        .order_by(ModelVersion.name, ModelVersion.registered_at.desc())
+        .order_by(ModelVersion.name, ModelVersion.registered_at.desc(), ModelVersion.id.desc())
     ).all()
     return sorted(rows, key=lambda m: (m.status != "active", m.name))
 
@@ -33,3 +51,238 @@ def model_versions(session: Session, name: str) -> Sequence[ModelVersion]:
     if not rows:
         raise NotFound()
     return rows
+
+
+@dataclass(frozen=True)
+class LiveFigures:
+    """What a model version has been used for so far."""
+
+    decisions: int = 0
+    overridden: int = 0
+    open_requests: int = 0
+    first_decision_at: dt.datetime | None = None
+    last_decision_at: dt.datetime | None = None
+
+    @property
+    def override_share(self) -> float | None:
+        """Share of the decisions where the person deciding did not follow the model."""
+        return None if not self.decisions else self.overridden / self.decisions
+
+
+def live_figures(session: Session, version_ids: Iterable[int]) -> dict[int, LiveFigures]:
+    """The live figures of each version in ``version_ids`` (two grouped queries)."""
+    ids = sorted(set(version_ids))
+    if not ids:
+        return {}
+    decisions = session.execute(
+        select(
+            Decision.model_version_id,
+            func.count(),
+            func.coalesce(func.sum(case((Decision.followed_model.is_(False), 1), else_=0)), 0),
+            func.min(Decision.decided_at),
+            func.max(Decision.decided_at),
+        )
+        .where(Decision.model_version_id.in_(ids))
+        .group_by(Decision.model_version_id)
+    ).all()
+    requests: dict[int, int] = {
+        version_id: count
+        for version_id, count in session.execute(
+            select(Decision.model_version_id, func.count())
+            .select_from(CitizenRequest)
+            .join(Decision, Decision.id == CitizenRequest.decision_id)
+            .where(
+                Decision.model_version_id.in_(ids),
+                CitizenRequest.status.in_(OPEN_REQUEST_STATUSES),
+            )
+            .group_by(Decision.model_version_id)
+        )
+    }
+    figures = {i: LiveFigures(open_requests=int(requests.get(i, 0))) for i in ids}
+    for version_id, count, overridden, first, last in decisions:
+        figures[version_id] = LiveFigures(
+            decisions=int(count),
+            overridden=int(overridden),
+            open_requests=int(requests.get(version_id, 0)),
+            first_decision_at=first,
+            last_decision_at=last,
+        )
+    return figures
+
+
+def _texts(value: Any) -> dict[str, str] | None:
+    if not isinstance(value, Mapping):
+        return None
+    return {str(k): str(v) for k, v in value.items() if isinstance(v, str)}
+
+
+def _time(value: dt.datetime | None) -> str | None:
+    return None if value is None else value.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
+
+
+def _group_label(feature: Mapping[str, Any] | None, group: Any) -> dict[str, str]:
+    labels = (feature or {}).get("category_labels") or {}
+    return _texts(labels.get(group)) or {"da": str(group)}
+
+
+def _data_used(manifest: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The features grouped by consideration, in manifest order, with sources and flags."""
+    groups = []
+    for consideration in manifest.get("considerations") or ():
+        features = [
+            {
+                "key": f["key"],
+                "label": _texts(f.get("label")),
+                "source": _texts(f.get("source")),
+                "sensitive": bool(f.get("sensitive", False)),
+                "special_category": bool(f.get("special_category", False)),
+                "legal_basis": _texts(f.get("legal_basis")),
+            }
+            for f in manifest.get("features") or ()
+            if f.get("consideration") == consideration.get("key")
+        ]
+        groups.append(
+            {
+                "key": consideration["key"],
+                "label": _texts(consideration.get("label")),
+                "legal_basis": _texts(consideration.get("legal_basis")),
+                "features": features,
+            }
+        )
+    return groups
+
+
+def _metrics(card: Mapping[str, Any]) -> dict[str, float | int | str]:
+    metrics = card.get("metrics")
+    if not isinstance(metrics, Mapping):
+        return {}
+    return {
+        str(k): v
+        for k, v in metrics.items()
+        if isinstance(v, int | float | str) and not isinstance(v, bool)
+    }
+
+
+def _fairness(manifest: Mapping[str, Any], card: Mapping[str, Any]) -> dict[str, Any] | None:
+    fairness = card.get("fairness")
+    if not isinstance(fairness, Mapping) or not fairness.get("by_feature"):
+        return None
+    features = {f.get("key"): f for f in manifest.get("features") or ()}
+    by_feature = []
+    for item in fairness["by_feature"]:
+        feature = features.get(item.get("feature"))
+        by_feature.append(
+            {
+                "feature": item.get("feature"),
+                "label": _texts((feature or {}).get("label")) or {"da": str(item.get("feature"))},
+                "max_selection_rate_gap": item.get("max_selection_rate_gap"),
+                "groups": [
+                    {
+                        "group": str(g.get("group")),
+                        "label": _group_label(feature, g.get("group")),
+                        **{
+                            k: g.get(k)
+                            for k in ("n", "selection_rate", "observed_rate", "mean_output", "auc")
+                        },
+                    }
+                    for g in item.get("groups") or ()
+                ],
+            }
+        )
+    return {
+        "evaluated_on": fairness.get("evaluated_on"),
+        "threshold": fairness.get("threshold"),
+        "description": _texts(fairness.get("description")),
+        "by_feature": by_feature,
+    }
+
+
+def _contact(manifest: Mapping[str, Any]) -> dict[str, Any] | None:
+    contact = manifest.get("contact")
+    if isinstance(contact, Mapping):
+        return {
+            "email": contact.get("email"),
+            "phone": contact.get("phone"),
+            "name": _texts(contact.get("name")),
+            "text": None,
+        }
+    card = manifest.get("model_card") or {}
+    if isinstance(card.get("contact"), str):  # older manifests: one line in the model card
+        return {"email": None, "phone": None, "name": None, "text": card["contact"]}
+    return None
+
+
+def _risk_class(manifest: Mapping[str, Any]) -> dict[str, Any] | None:
+    risk = manifest.get("risk_class")
+    if not isinstance(risk, Mapping):
+        return None
+    return {
+        "ai_act": risk.get("ai_act"),
+        "annex_iii": risk.get("annex_iii"),
+        "explanation": _texts(risk.get("explanation")),
+    }
+
+
+def register_entry(version: ModelVersion, figures: LiveFigures) -> dict[str, Any]:
+    """One version's register entry (JSON-safe; the schema is ``portal.registry.schema``)."""
+    m: Mapping[str, Any] = version.manifest
+    card: Mapping[str, Any] = m.get("model_card") or {}
+    output: Mapping[str, Any] = m.get("output") or {}
+    share = figures.override_share
+    return {
+        "name": version.name,
+        "version": version.version,
+        "status": version.status,
+        "title": _texts(m.get("title")),
+        "description": _texts(m.get("description")),
+        "purpose": _texts(m.get("purpose")),
+        "legal_basis": _texts(m.get("legal_basis")),
+        "special_category_legal_basis": _texts(m.get("special_category_legal_basis")),
+        "responsible_unit": version.responsible_unit,
+        "contact": _contact(m),
+        "human_oversight": _texts(m.get("human_oversight")),
+        "risk_class": _risk_class(m),
+        "output": {
+            "kind": output.get("kind"),
+            "label": _texts(output.get("label")),
+            "threshold": output.get("threshold"),
+        },
+        "data": _data_used(m),
+        "model_card": {
+            "training_data": _texts(card.get("training_data")),
+            "metrics": _metrics(card),
+            "fairness": _fairness(m, card),
+            "dpia_reference": card.get("dpia_reference")
+            if isinstance(card.get("dpia_reference"), str)
+            else None,
+        },
+        "retention_days": m.get("retention_days"),
+        "dates": {
+            "registered_at": _time(version.registered_at),
+            "activated_at": _time(version.activated_at),
+            "first_decision_at": _time(figures.first_decision_at),
+            "retired_at": _time(version.retired_at),
+        },
+        "figures": {
+            "decisions": figures.decisions,
+            "overridden": figures.overridden,
+            "override_share": None if share is None else round(share, 4),
+            "open_requests": figures.open_requests,
+        },
+    }
+
+
+def register_entries(session: Session, versions: Sequence[ModelVersion]) -> list[dict[str, Any]]:
+    """The register entries of ``versions``, in their order, with their live figures."""
+    figures = live_figures(session, (v.id for v in versions))
+    return [register_entry(v, figures.get(v.id, LiveFigures())) for v in versions]
+
+
+def register(session: Session) -> list[dict[str, Any]]:
+    """The whole public register: every active and retired version."""
+    return register_entries(session, public_models(session))
+
+
+def model_register(session: Session, name: str) -> list[dict[str, Any]]:
+    """The register entries of one model's public versions, newest first (NotFound if none)."""
+    return register_entries(session, model_versions(session, name))
