@@ -22,6 +22,9 @@ GOOD: dict[str, Any] = {
 }
 
 
+X = {"da": "x"}
+
+
 def _with(**fields: Any) -> dict[str, Any]:
     manifest = copy.deepcopy(MINIMAL_MANIFEST)
     manifest.update(fields)
@@ -57,11 +60,11 @@ def test_a_manifest_without_them_still_parses() -> None:
             "missing-annex-iii-point",
         ),
         (
-            {"risk_class": {"ai_act": "not-high-risk", "annex_iii": "4", "explanation": {"da": "x"}}},
+            {"risk_class": {"ai_act": "not-high-risk", "annex_iii": "4", "explanation": X}},
             "annex-iii-not-allowed",
         ),
         (
-            {"risk_class": {"ai_act": "high-risk", "annex_iii": "9(z)", "explanation": {"da": "x"}}},
+            {"risk_class": {"ai_act": "high-risk", "annex_iii": "9(z)", "explanation": X}},
             "invalid-annex-iii-point",
         ),
         ({"risk_class": {"ai_act": "not-high-risk"}}, "missing-text"),
