@@ -62,6 +62,10 @@ class OIDCProvider:
         return bool(self.issuer and self.client_id)
 
 
+#: Audit events are kept at least this long (six months); retention prunes them after.
+MIN_AUDIT_RETENTION_DAYS = 183
+
+
 @dataclass(frozen=True)
 class Settings:
     """Everything the portal can be configured with. ``PORTAL_<NAME>`` sets ``<name>``."""
@@ -97,12 +101,16 @@ class Settings:
     max_batch_items: int = 1000
     max_upload_bytes: int = 64 * 1024 * 1024
     explanation_job_attempts: int = 5
+    # Audit events older than this are pruned (up to a signed checkpoint) by
+    # `flask retention prune-audit`; at least MIN_AUDIT_RETENTION_DAYS.
     audit_retention_days: int = 400
     # HMAC key that signs the audit chain's checkpoints. It must not be stored in the
     # database (whoever can rewrite the database must not be able to sign a checkpoint).
     audit_checkpoint_key: str = ""
     # The sealer (in the worker) chains new audit events this often (seconds).
     audit_seal_seconds: int = 1
+    # The worker deletes expired personal data this often (seconds; docs/retention.md).
+    retention_interval_seconds: int = 3600
     citizen_oidc: OIDCProvider = field(default_factory=OIDCProvider)
     staff_oidc: OIDCProvider = field(default_factory=OIDCProvider)
     # --- login and sessions (portal/auth) ---
@@ -210,6 +218,13 @@ class Settings:
             problems.append("PORTAL_TRUSTED_PROXIES must be 0 or more")
         if not 1 <= self.request_response_days <= 30:
             problems.append("PORTAL_REQUEST_RESPONSE_DAYS must be between 1 and 30")
+        if not MIN_AUDIT_RETENTION_DAYS <= self.audit_retention_days <= 36_500:
+            problems.append(
+                f"PORTAL_AUDIT_RETENTION_DAYS must be between {MIN_AUDIT_RETENTION_DAYS}"
+                " (six months) and 36500"
+            )
+        if self.retention_interval_seconds < 60:
+            problems.append("PORTAL_RETENTION_INTERVAL_SECONDS must be at least 60")
         if not 1 <= self.accessibility_response_workdays <= 10:
             problems.append("PORTAL_ACCESSIBILITY_RESPONSE_WORKDAYS must be between 1 and 10")
         problems.extend(_encryption_key_problems(self.encryption_key, self.production))

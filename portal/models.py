@@ -7,6 +7,7 @@ from portal.decisions.models import Decision, Delivery, Explanation, Job
 from portal.letters.models import LetterAttachment, OversightRecord
 from portal.oversight.models import AuditCheckpoint, AuditEvent, AuditSeal
 from portal.registry.models import ModelArtifact, ModelVersion, System, WebhookSecret
+from portal.retention.models import RetentionReceipt
 
 __all__ = [
     "AuditCheckpoint",
@@ -23,6 +24,7 @@ __all__ = [
     "ModelArtifact",
     "ModelVersion",
     "OversightRecord",
+    "RetentionReceipt",
     "ServerSession",
     "StaffPrincipal",
     "System",
