@@ -24,7 +24,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, delete, exists, or_, select, tuple_, update
+from sqlalchemy import ColumnElement, and_, delete, exists, func, or_, select, tuple_, update
 from sqlalchemy.orm import Session
 
 from portal.cases.models import CitizenRequest
@@ -48,6 +48,7 @@ _CHILDREN = (
 )
 DELETED_ANSWER: dict[str, Any] = {"status": "deleted"}
 _BULK = {"synchronize_session": False}
+_RETENTION_LOCK = 804_153  # PostgreSQL advisory lock of retention runs (the sealer's is 804_152)
 
 
 @dataclass(frozen=True)
@@ -135,9 +136,14 @@ def delete_expired(
     session: Session, *, now: dt.datetime, actor: Actor, run_by: str
 ) -> RetentionReport:
     """Delete every expired decision and what is tied to it; add a receipt and an audit
-    event if anything was deleted. Flushes; the caller commits."""
+    event if anything was deleted. On PostgreSQL a run that finds another one at work
+    deletes nothing (the other deletes it). Flushes; the caller commits."""
     rules = version_rules(session, now)
     report = RetentionReport(rules=rules)
+    if session.get_bind().dialect.name == "postgresql" and not session.scalar(
+        select(func.pg_try_advisory_xact_lock(_RETENTION_LOCK))
+    ):
+        return report
     condition = _expired(rules, now)
     for rows in _batches(session, condition):
         ids = [row.id for row in rows]

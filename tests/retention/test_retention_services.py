@@ -165,3 +165,21 @@ def test_audit_verify_still_passes_after_deleting(session, versions, full_decisi
         select(AuditEvent.decision_public_id).where(AuditEvent.action == "decision.viewed")
     ).all()
     assert sorted(kept) == public_ids
+
+
+def test_on_postgresql_a_run_that_finds_another_at_work_deletes_nothing(
+    app, session, versions, full_decision
+) -> None:
+    from portal.db_session import get_db
+
+    if session.get_bind().dialect.name != "postgresql":
+        pytest.skip("advisory locks are PostgreSQL's")
+    full_decision(versions["short"], 31)
+    other = get_db(app).engine.connect()
+    try:
+        other.exec_driver_sql("SELECT pg_advisory_lock(804153)")
+        assert run(session).total == 0
+        other.exec_driver_sql("SELECT pg_advisory_unlock(804153)")
+        assert run(session).counts["decision"] == 1
+    finally:
+        other.close()
