@@ -7,7 +7,7 @@ the JSON (``/algoritmer.json``), so the two never disagree. Texts stay per langu
 (``{"da": ..., "en": ...}``): the JSON carries every language, the pages pick one.
 
 The live figures (decisions, share overridden by a person, open citizen requests, the
-first decision's time) are two grouped aggregate queries for all versions on a page,
+first decision's time) are three grouped aggregate queries for all versions on a page,
 never a query per version or a scan of personal data.
 """
 
@@ -18,7 +18,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import case, func, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from portal.cases.models import CitizenRequest
@@ -70,21 +70,30 @@ class LiveFigures:
 
 
 def live_figures(session: Session, version_ids: Iterable[int]) -> dict[int, LiveFigures]:
-    """The live figures of each version in ``version_ids`` (two grouped queries)."""
+    """The live figures of each version in ``version_ids`` (three grouped queries)."""
     ids = sorted(set(version_ids))
     if not ids:
         return {}
+    # count, first and last come from the index on (model_version_id, decided_at), the
+    # overridden ones from the partial index ix_decision_overridden: no decision row is read
     decisions = session.execute(
         select(
             Decision.model_version_id,
             func.count(),
-            func.coalesce(func.sum(case((Decision.followed_model.is_(False), 1), else_=0)), 0),
             func.min(Decision.decided_at),
             func.max(Decision.decided_at),
         )
         .where(Decision.model_version_id.in_(ids))
         .group_by(Decision.model_version_id)
     ).all()
+    overridden: dict[int, int] = {
+        version_id: count
+        for version_id, count in session.execute(
+            select(Decision.model_version_id, func.count())
+            .where(Decision.model_version_id.in_(ids), Decision.followed_model.is_(False))
+            .group_by(Decision.model_version_id)
+        )
+    }
     requests: dict[int, int] = {
         version_id: count
         for version_id, count in session.execute(
@@ -99,10 +108,10 @@ def live_figures(session: Session, version_ids: Iterable[int]) -> dict[int, Live
         )
     }
     figures = {i: LiveFigures(open_requests=int(requests.get(i, 0))) for i in ids}
-    for version_id, count, overridden, first, last in decisions:
+    for version_id, count, first, last in decisions:
         figures[version_id] = LiveFigures(
             decisions=int(count),
-            overridden=int(overridden),
+            overridden=int(overridden.get(version_id, 0)),
             open_requests=int(requests.get(version_id, 0)),
             first_decision_at=first,
             last_decision_at=last,
