@@ -111,6 +111,9 @@ class Settings:
     audit_seal_seconds: int = 1
     # The worker deletes expired personal data this often (seconds; docs/retention.md).
     retention_interval_seconds: int = 3600
+    # The public register's live figures are recounted at most this often per process
+    # (seconds; 0: on every view). docs/register.md
+    register_figures_seconds: int = 60
     citizen_oidc: OIDCProvider = field(default_factory=OIDCProvider)
     staff_oidc: OIDCProvider = field(default_factory=OIDCProvider)
     # --- login and sessions (portal/auth) ---
@@ -223,6 +226,8 @@ class Settings:
                 f"PORTAL_AUDIT_RETENTION_DAYS must be between {MIN_AUDIT_RETENTION_DAYS}"
                 " (six months) and 36500"
             )
+        if not 0 <= self.register_figures_seconds <= 3600:
+            problems.append("PORTAL_REGISTER_FIGURES_SECONDS must be between 0 and 3600")
         if self.retention_interval_seconds < 60:
             problems.append("PORTAL_RETENTION_INTERVAL_SECONDS must be at least 60")
         if not 1 <= self.accessibility_response_workdays <= 10:

@@ -17,6 +17,11 @@ from portal.security import mark_public
 bp = Blueprint("registry", __name__, template_folder="templates")
 
 
+def _figures() -> dict[str, Any]:
+    seconds = float(current_app.config["SETTINGS"].register_figures_seconds)
+    return {"cache": services.FIGURES, "seconds": seconds}
+
+
 def _linked(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
     for entry in entries:
         entry["links"] = {
@@ -51,25 +56,25 @@ def _document(entries: list[dict[str, Any]]) -> Response:
 @bp.get("/algoritmer")
 def register() -> str:
     mark_public()
-    entries = _linked(services.register(request_session()))
+    entries = _linked(services.register(request_session(), **_figures()))
     return render_page("registry/register.html", entries=entries)
 
 
 @bp.get("/algoritmer/<name>")
 def model_card(name: str) -> str:
     mark_public()
-    entries = _linked(services.model_register(request_session(), name))
+    entries = _linked(services.model_register(request_session(), name, **_figures()))
     return render_page("registry/model_card.html", current=entries[0], versions=entries)
 
 
 @bp.get("/algoritmer.json")
 def register_json() -> Response:
-    return _document(services.register(request_session()))
+    return _document(services.register(request_session(), **_figures()))
 
 
 @bp.get("/algoritmer/<name>.json")
 def model_card_json(name: str) -> Response:
-    return _document(services.model_register(request_session(), name))
+    return _document(services.model_register(request_session(), name, **_figures()))
 
 
 @bp.get("/algoritmer.schema.json")

@@ -191,3 +191,18 @@ def test_register_json_is_public_and_cacheable(client, demo_world, session) -> N
     answer = client.get("/algoritmer.json")
     assert answer.headers["Content-Type"].startswith("application/json")
     assert answer.headers["Cache-Control"].startswith("public")
+
+
+def test_the_figures_are_kept_for_the_configured_seconds(
+    session, demo_world, decision_factory
+) -> None:
+    from portal.registry.services import FiguresCache
+
+    version = demo_world.versions["byggesagsscreening"]
+    cache = FiguresCache()
+    assert cache.get(session, [version.id], 60)[version.id].decisions == 0
+    decision_factory(session, model_version=version)
+    assert cache.get(session, [version.id], 60)[version.id].decisions == 0  # kept
+    assert cache.get(session, [version.id], 0)[version.id].decisions == 1  # 0: no cache
+    cache.clear()
+    assert cache.get(session, [version.id], 60)[version.id].decisions == 1
