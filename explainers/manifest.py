@@ -21,6 +21,7 @@ from explainers.manifest_checks import (
     policy_problems,
     structural_problems,
 )
+from explainers.manifest_register import Contact, RiskClass, parse_contact, parse_risk_class
 from explainers.problems import Problem
 
 __all__ = [
@@ -113,6 +114,12 @@ class Manifest:
     #: ``output.recommendation``: {"above": {"da", ...}, "below": {"da", ...}} or None
     recommendation: Mapping[str, Mapping[str, str]] | None = None
     special_category_legal_basis: Mapping[str, str] | None = None
+    #: register fields (``explainers.manifest_register``); None when the manifest has none
+    risk_class: RiskClass | None = None
+    contact: Contact | None = None
+    human_oversight: Mapping[str, str] | None = None
+    #: days a decision of this version is kept (None: the manifest sets no period)
+    retention_days: int | None = None
 
     @cached_property  # read per row and per request: computed once per manifest
     def feature_keys(self) -> tuple[str, ...]:
@@ -221,4 +228,8 @@ def parse_manifest(manifest: Mapping[str, Any]) -> Manifest:
         if output.get("recommendation") is None
         else {side: _text(output["recommendation"][side]) for side in RECOMMENDATION_SIDES},
         special_category_legal_basis=_optional_text(manifest.get("special_category_legal_basis")),
+        risk_class=parse_risk_class(manifest.get("risk_class")),
+        contact=parse_contact(manifest.get("contact")),
+        human_oversight=_optional_text(manifest.get("human_oversight")),
+        retention_days=manifest.get("retention_days"),
     )

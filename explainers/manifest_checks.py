@@ -9,6 +9,7 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from explainers.manifest_register import register_problems, text_problems
 from explainers.problems import Problem
 
 FEATURE_TYPES: frozenset[str] = frozenset({"number", "integer", "boolean", "category", "date"})
@@ -32,17 +33,7 @@ def _is_number(value: object) -> bool:
 
 def _check_text(obj: Mapping[str, Any], name: str, path: str, out: list[Problem]) -> None:
     """A per-language text object with a non-empty Danish entry."""
-    value = obj.get(name)
-    where = f"{path}.{name}" if path else name
-    if not isinstance(value, Mapping):
-        out.append(Problem(where, "missing-text", "object with a 'da' text required"))
-        return
-    da = value.get("da")
-    if not isinstance(da, str) or not da.strip():
-        out.append(Problem(f"{where}.da", "missing-danish-text", "Danish text required"))
-    for lang, text in value.items():
-        if not isinstance(text, str):
-            out.append(Problem(f"{where}.{lang}", "not-a-string", "text must be a string"))
+    text_problems(obj.get(name), f"{path}.{name}" if path else name, out)
 
 
 def _check_key(value: object, path: str, out: list[Problem]) -> bool:
@@ -212,6 +203,7 @@ def structural_problems(manifest: Mapping[str, Any]) -> list[Problem]:
 
     if manifest.get("special_category_legal_basis") is not None:
         _check_text(manifest, "special_category_legal_basis", "", out)
+    out.extend(register_problems(manifest))
 
     consideration_keys: set[str] = set()
     for path, item in _objects(manifest, "considerations", "consideration", out):

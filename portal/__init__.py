@@ -97,8 +97,10 @@ def _register_cli(app: Flask) -> None:
     from portal.demo.seed import register as register_demo_cli
     from portal.oversight.cli import register as register_audit_cli
     from portal.registry.cli import register as register_registry_cli
+    from portal.retention.cli import register as register_retention_cli
 
     register_registry_cli(app)
     register_jobs_cli(app)
     register_demo_cli(app)
     register_audit_cli(app)
+    register_retention_cli(app)

@@ -78,6 +78,10 @@ class OIDCProvider:
         return bool(self.issuer and self.client_id)
 
 
+#: Audit events are kept at least this long (six months); retention prunes them after.
+MIN_AUDIT_RETENTION_DAYS = 183
+
+
 @dataclass(frozen=True)
 class Settings:
     """Everything the portal can be configured with. ``PORTAL_<NAME>`` sets ``<name>``."""
@@ -114,12 +118,19 @@ class Settings:
     max_batch_items: int = 1000
     max_upload_bytes: int = 64 * 1024 * 1024
     explanation_job_attempts: int = 5
+    # Audit events older than this are pruned (up to a signed checkpoint) by
+    # `flask retention prune-audit`; at least MIN_AUDIT_RETENTION_DAYS.
     audit_retention_days: int = 400
     # HMAC key that signs the audit chain's checkpoints. It must not be stored in the
     # database (whoever can rewrite the database must not be able to sign a checkpoint).
     audit_checkpoint_key: str = ""
     # The sealer (in the worker) chains new audit events this often (seconds).
     audit_seal_seconds: int = 1
+    # The worker deletes expired personal data this often (seconds; docs/retention.md).
+    retention_interval_seconds: int = 3600
+    # The public register's live figures are recounted at most this often per process
+    # (seconds; 0: on every view). docs/register.md
+    register_figures_seconds: int = 60
     citizen_oidc: OIDCProvider = field(default_factory=OIDCProvider)
     staff_oidc: OIDCProvider = field(default_factory=OIDCProvider)
     # --- login and sessions (portal/auth) ---
@@ -260,7 +271,9 @@ _RANGES: dict[str, tuple[int, int]] = {
     "max_upload_bytes": (1 * _KIB, 1024 * _MIB),
     "verify_max_upload_bytes": (64 * _KIB, 1024 * _MIB),  # and at most max_upload_bytes
     "explanation_job_attempts": (1, 100),
-    "audit_retention_days": (1, 100 * 365),
+    "audit_retention_days": (MIN_AUDIT_RETENTION_DAYS, 100 * 365),  # at least six months
+    "register_figures_seconds": (0, 3600),
+    "retention_interval_seconds": (60, 7 * 24 * 3600),
     "audit_seal_seconds": (1, 3600),
     "oidc_leeway_seconds": (0, 300),
     "oidc_timeout_seconds": (1, 120),

@@ -107,7 +107,8 @@ _HTTP_CODES = {
 
 
 def wants_json() -> bool:
-    return request.path.startswith("/api/")
+    # the API, and the data documents beside pages (/algoritmer.json, /mine-data.json)
+    return request.path.startswith("/api/") or request.path.endswith(".json")
 
 
 def error_response(

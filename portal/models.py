@@ -13,6 +13,7 @@ from portal.registry.models import (
     System,
     WebhookSecret,
 )
+from portal.retention.models import RetentionReceipt
 
 __all__ = [
     "AuditCheckpoint",
@@ -30,6 +31,7 @@ __all__ = [
     "ModelGrant",
     "ModelVersion",
     "OversightRecord",
+    "RetentionReceipt",
     "ServerSession",
     "StaffPrincipal",
     "System",

@@ -137,6 +137,9 @@ ROUTES = [
     Route("GET", "/sprog/<language>", everyone(Expect(303, "/"))),
     Route("GET", "/algoritmer", everyone(OK)),
     Route("GET", "/algoritmer/<name>", everyone(OK)),
+    Route("GET", "/algoritmer.json", everyone(OK)),
+    Route("GET", "/algoritmer/<name>.json", everyone(OK)),
+    Route("GET", "/algoritmer.schema.json", everyone(OK)),
     # --- logins (OpenID Connect is not configured here: its routes do not exist; the login
     # flows themselves are tested against a real provider in tests/auth)
     Route("GET", "/login", everyone(OK)),

@@ -12,6 +12,12 @@ content), and each sealing round a signed checkpoint of the chain's head.
 swapped events and an event slipped in between break a link; removing the newest events
 (with their seals) leaves the chain shorter than a checkpoint; rewriting every hash after
 a change leaves a checkpoint's head hash unmatched. Events not sealed yet are counted.
+
+After retention pruning (``portal.retention.audit``) the chain starts at seal ``n + 1``:
+its anchor is the stored checkpoint of ``n`` events, whose head must be the first seal's
+``prev_hash``, whose signature must hold, and which must be older than the audit retention
+period (so events can only be pruned once they may be). Checkpoints of fewer events are
+about pruned events and are skipped.
 """
 
 from __future__ import annotations
@@ -26,6 +32,7 @@ from sqlalchemy import Select, Table, exists, func, insert, select, tuple_
 from sqlalchemy.orm import Session
 
 from portal.canonical import canonical_json
+from portal.config import MIN_AUDIT_RETENTION_DAYS
 from portal.db import after_reads, is_read_only, utcnow
 from portal.oversight.checkpoints import Checkpoint
 from portal.oversight.models import AuditCheckpoint, AuditEvent, AuditSeal
@@ -167,6 +174,7 @@ class ChainReport:
     unsealed: int = 0  # events not sealed yet (the sealer seals them within seconds)
     checkpoints: int = 0  # checkpoints (stored and given) checked against the chain
     uncovered: int = 0  # sealed events after the newest stored checkpoint
+    pruned: int = 0  # events before the anchor checkpoint (pruned by retention)
     signatures_checked: bool = False
     notes: list[str] = field(default_factory=list)
 
@@ -244,6 +252,10 @@ class _Checkpoints:
             matched = True
         return matched
 
+    def skip_to(self, count: int) -> int:
+        """Drop the checkpoints of at most ``count`` events (before the anchor); how many."""
+        return len(self._pop_due(count))
+
     def beyond(self, count: int, last_event_id: int | None) -> None:
         """After the chain's end: any checkpoint left covers events that are gone."""
         left = self._pop_due(2**62)
@@ -263,13 +275,18 @@ def verify_chain(
     *,
     key: str | None = None,
     checkpoints: Sequence[Checkpoint] = (),
+    anchor_older_than: dt.datetime | None = None,
 ) -> ChainReport:
     """Recompute the whole chain in seal order and check it against the stored checkpoints
     and the given ``checkpoints`` (lines copied from the log); report the first break.
 
     With ``key`` (``Settings.audit_checkpoint_key``) every checkpoint's signature is checked
     too; without it only that the chain still reaches each checkpoint's count and head.
+    A pruned chain's anchor must be older than ``anchor_older_than`` (now minus the audit
+    retention period; by default now minus the shortest period allowed).
     """
+    if anchor_older_than is None:
+        anchor_older_than = utcnow() - dt.timedelta(days=MIN_AUDIT_RETENTION_DAYS)
     marks = _Checkpoints(_stored_checkpoints(session, batch_size), checkpoints, key)
     query = select(
         AuditSeal.seq,
@@ -282,7 +299,12 @@ def verify_chain(
     prev, count = GENESIS, 0
     last_event_id: int | None = None
     suspect: int | None = None  # the first event after the last matching checkpoint
+    anchor: Checkpoint | None = None
     try:
+        anchor = _anchor(session, key, anchor_older_than)
+        if anchor is not None:
+            prev, count = anchor.head, anchor.sealed
+            marks.checked += marks.skip_to(count)
         for row in _keyset(session, query, AuditSeal.seq, batch_size):
             if suspect is None:
                 suspect = row.event_id
@@ -317,7 +339,7 @@ def verify_chain(
     except _Break as exc:
         return ChainReport(
             ok=False,
-            checked=count,
+            checked=count - (anchor.sealed if anchor is not None else 0),
             first_broken_id=exc.event_id,
             problem=exc.problem,
             unsealed=_unsealed(session),
@@ -326,12 +348,49 @@ def verify_chain(
         )
     return ChainReport(
         ok=True,
-        checked=count,
+        checked=count - (anchor.sealed if anchor is not None else 0),
+        pruned=anchor.sealed if anchor is not None else 0,
         unsealed=_unsealed(session),
         checkpoints=marks.checked,
         uncovered=count - marks.newest_stored,
         signatures_checked=key is not None,
     )
+
+
+def _anchor(session: Session, key: str | None, older_than: dt.datetime) -> Checkpoint | None:
+    """The checkpoint a pruned chain starts from (None when the chain starts at seal 1)."""
+    first = session.execute(
+        select(AuditSeal.seq, AuditSeal.event_id, AuditSeal.prev_hash)
+        .order_by(AuditSeal.seq)
+        .limit(1)
+    ).first()
+    if first is None or first.seq == 1:
+        return None
+    row = session.execute(
+        select(AuditCheckpoint)
+        .where(
+            AuditCheckpoint.sealed_count == first.seq - 1,
+            AuditCheckpoint.head_hash == first.prev_hash,
+        )
+        .order_by(AuditCheckpoint.id)
+        .limit(1)
+    ).scalar_one_or_none()
+    if row is None:
+        raise _Break(
+            f"seals #1 to #{first.seq - 1} are missing and no checkpoint of {first.seq - 1}"
+            " events anchors the rest (sealed events were deleted)",
+            first.event_id,
+        )
+    anchor = Checkpoint(row.sealed_count, row.head_hash, row.created_at, row.signature, row.id)
+    if key is not None and not anchor.valid(key):
+        raise _Break(f"{anchor.label()}: bad signature (not made with this key)")
+    if anchor.at > older_than:
+        raise _Break(
+            f"{anchor.label()}: events up to it were removed before the audit retention"
+            " period had passed",
+            first.event_id,
+        )
+    return anchor
 
 
 def _unsealed(session: Session) -> int:

@@ -33,14 +33,25 @@ def register(app: Flask) -> None:
             given = [Checkpoint.from_log_line(line) for line in lines]
         except ValueError as exc:
             raise click.BadParameter(str(exc), param_hint="--checkpoint") from exc
-        key = app.config["SETTINGS"].audit_checkpoint_key
+        import datetime as dt
+
+        from portal.db import utcnow
+
+        settings = app.config["SETTINGS"]
+        key = settings.audit_checkpoint_key
+        # a pruned chain's anchor must be older than the retention period (docs/retention.md)
+        retained_since = utcnow() - dt.timedelta(days=settings.audit_retention_days)
         database = get_db(app)
         with database.reading() as session:
             # one snapshot while the sealer goes on appending (SQLite's read is one already)
             if not database.is_sqlite and isinstance(session.get_bind(), Engine):
                 session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
-            report = verify_chain(session, key=key, checkpoints=given)
+            report = verify_chain(
+                session, key=key, checkpoints=given, anchor_older_than=retained_since
+            )
         click.echo(f"sealed events checked: {report.checked}")
+        if report.pruned:
+            click.echo(f"pruned by retention before the anchor checkpoint: {report.pruned}")
         click.echo(
             f"not sealed yet: {report.unsealed} (the sealer seals new events within seconds)"
         )

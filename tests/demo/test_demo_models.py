@@ -34,6 +34,11 @@ TOP_LEVEL_KEYS = {
     "considerations",
     "features",
     "model_card",
+    # the register and retention fields (explainers/manifest_register.py)
+    "description",
+    "risk_class",
+    "contact",
+    "retention_days",
 }
 FEATURE_KEYS = {
     "key",
