@@ -11,8 +11,8 @@ personal data. See docs/retention.md.
 the public register count the decisions a person overrode per version without reading
 every decision (docs/register.md).
 
-Revision ID: 0006_register
-Revises: 0005
+Revision ID: 0010
+Revises: 0009
 Create Date: 2026-12-03 12:00:00.000000
 """
 
@@ -23,8 +23,8 @@ from alembic import op
 
 import portal.db
 
-revision: str = "0006_register"
-down_revision: str | None = "0005"
+revision: str = "0010"
+down_revision: str | None = "0009"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
