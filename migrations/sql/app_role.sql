@@ -1,5 +1,6 @@
 -- The PostgreSQL role the portal runs as: full DML (SELECT, INSERT, UPDATE, DELETE) on
--- every table, except the audit trail's (audit_event, audit_seal, audit_checkpoint), which
+-- every table, except the audit trail's (audit_event, audit_seal, audit_checkpoint) and the
+-- deletion receipts (retention_receipt), which
 -- it may only INSERT into and SELECT from: it can append to the audit trail, never change
 -- or remove what is there (no UPDATE, DELETE or TRUNCATE). Sequences: USAGE and SELECT.
 --
@@ -16,7 +17,7 @@
 DO $$
 DECLARE
     app_role text := current_setting('portal.app_role');
-    audit_tables text[] := ARRAY['audit_event', 'audit_seal', 'audit_checkpoint'];
+    audit_tables text[] := ARRAY['audit_event', 'audit_seal', 'audit_checkpoint', 'retention_receipt'];
     item record;
 BEGIN
     IF EXISTS (

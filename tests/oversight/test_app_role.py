@@ -13,7 +13,7 @@ from sqlalchemy.exc import ProgrammingError
 
 from portal.migrate import grant_app_role, upgrade
 
-AUDIT_TABLES = ("audit_event", "audit_seal", "audit_checkpoint")
+AUDIT_TABLES = ("audit_event", "audit_seal", "audit_checkpoint", "retention_receipt")
 ROW = {
     "audit_event": "(occurred_at, actor_kind, actor_ref, actor_role, action, purpose, details)"
     " VALUES (now(), 'worker', 'w', 'worker', 'a.b', 'test', '{}')",
@@ -21,6 +21,8 @@ ROW = {
     " VALUES (1, 1, repeat('0', 64), repeat('1', 64), now())",
     "audit_checkpoint": "(sealed_count, head_hash, created_at, signature, max_event_id,"
     " horizon_event_id) VALUES (1, repeat('1', 64), now(), repeat('2', 64), 1, 0)",
+    "retention_receipt": "(ran_at, scope, run_by, total, counts, rules)"
+    " VALUES (now(), 'personal-data', 'cli', 0, '{}', '{}')",
 }
 
 
@@ -67,7 +69,11 @@ def test_the_app_role_appends_and_reads_the_audit_tables(as_app_role, table) -> 
     ["UPDATE {table} SET {column} = {column}", "DELETE FROM {table}", "TRUNCATE {table}"],
 )
 def test_the_app_role_may_not_change_or_remove_audit_rows(as_app_role, table, statement) -> None:
-    column = {"audit_event": "purpose", "audit_seal": "entry_hash"}.get(table, "signature")
+    column = {
+        "audit_event": "purpose",
+        "audit_seal": "entry_hash",
+        "retention_receipt": "total",
+    }.get(table, "signature")
     with as_app_role.connect() as conn, pytest.raises(ProgrammingError, match="permission denied"):
         conn.execute(text(statement.format(table=table, column=column)))
 
