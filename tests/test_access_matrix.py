@@ -111,6 +111,7 @@ ROUTES = [
     Route("GET", "/privatliv", everyone(OK)),
     Route("GET", "/kontakt", everyone(OK)),
     Route("GET", "/healthz", everyone(OK)),
+    Route("GET", "/readyz", everyone(OK)),
     Route("GET", "/sprog/<language>", everyone(Expect(303, "/"))),
     Route("GET", "/algoritmer", everyone(OK)),
     Route("GET", "/algoritmer/<name>", everyone(OK)),
