@@ -142,6 +142,12 @@ class Settings:
     job_redispatch_seconds: int = 60
     # Compute a counterfactual ("what could have changed the result") with each explanation.
     explanation_counterfactuals: bool = True
+    # --- personal PDFs (portal/cases/exports.py) ---
+    # A "Mine data" PDF of more decisions than this is built by the worker (about 0.1 s a
+    # decision to render), not during the request; the citizen downloads it when ready.
+    pdf_worker_decisions: int = 20
+    # Hours a PDF built by the worker can be downloaded; then it is deleted.
+    pdf_export_hours: int = 24
 
     @property
     def production(self) -> bool:
@@ -210,6 +216,10 @@ class Settings:
             problems.append("PORTAL_TRUSTED_PROXIES must be 0 or more")
         if not 1 <= self.request_response_days <= 30:
             problems.append("PORTAL_REQUEST_RESPONSE_DAYS must be between 1 and 30")
+        if self.pdf_worker_decisions < 0:
+            problems.append("PORTAL_PDF_WORKER_DECISIONS must be 0 or more")
+        if not 1 <= self.pdf_export_hours <= 168:
+            problems.append("PORTAL_PDF_EXPORT_HOURS must be between 1 and 168")
         if not 1 <= self.accessibility_response_workdays <= 10:
             problems.append("PORTAL_ACCESSIBILITY_RESPONSE_WORKDAYS must be between 1 and 10")
         problems.extend(_encryption_key_problems(self.encryption_key, self.production))

@@ -41,8 +41,10 @@ from werkzeug.datastructures import FileStorage
 from werkzeug.test import encode_multipart
 
 from portal.api.signing import sign
-from portal.cases.models import CitizenRequest
+from portal.cases.exports import attach_file
+from portal.cases.models import CitizenRequest, PdfExport
 from portal.crypto import lookup_key
+from portal.db import utcnow
 from portal.decisions.models import Decision
 from portal.registry import admin
 from portal.registry.models import ModelVersion
@@ -150,6 +152,8 @@ ROUTES = [
     Route("GET", "/mine-data", citizen_page(OK, OK)),
     Route("GET", "/mine-data.json", citizen_page(OK, OK)),
     Route("GET", "/mine-data.pdf", citizen_page(OK, OK)),
+    Route("GET", "/mine-data/pdf/<export_id>", citizen_page(OK, NOT_FOUND)),
+    Route("GET", "/mine-data/pdf/<export_id>/fil", citizen_page(OK, NOT_FOUND)),
     Route("GET", "/mine-data/log", citizen_page(OK, OK)),
     # --- the machine API
     Route("GET", "/api/v1/openapi.json", everyone(OK)),
@@ -195,6 +199,7 @@ class World:
     model: ModelVersion
     system_name: str
     secret: str
+    export_id: str
 
 
 @pytest.fixture
@@ -208,9 +213,12 @@ def world(app: Flask, session: Session) -> World:
         decision_id=case.id, subject_key=case.subject_key, kind="human-review", message="Igen."
     )
     session.add(request)
+    export = PdfExport(subject_key=case.subject_key, locale="da", expires_at=utcnow())
+    attach_file(export, b"%PDF-1.7 matrix", now=utcnow(), hours=1)
+    session.add(export)
     secret = admin.rotate_secret(session, demo.system.name)  # its first secret
     session.commit()  # releases the test's savepoint; the outer transaction rolls back
-    return World(case, request, case.model_version, demo.system.name, secret)
+    return World(case, request, case.model_version, demo.system.name, secret, export.public_id)
 
 
 def _citizens() -> tuple[Any, Any, Any]:
@@ -248,6 +256,7 @@ def _url(rule: str, world: World) -> str:
         "<name>": world.model.name,
         "<version>": world.model.version,
         "<language>": "en",
+        "<export_id>": world.export_id,
     }
     for placeholder, value in values.items():
         rule = rule.replace(placeholder, value)

@@ -15,6 +15,7 @@ same ``PORTAL_*`` environment as the web app (database, keys, broker).
 from __future__ import annotations
 
 import datetime as dt
+import importlib
 import logging
 from collections.abc import Sequence
 from typing import Any
@@ -24,7 +25,7 @@ from sqlalchemy import and_, or_, select, update
 from sqlalchemy.orm import Session
 
 from portal.db import Database, utcnow
-from portal.decisions.models import JOB_KINDS, Job
+from portal.decisions.models import DISPATCHED_KINDS, Job
 from portal.decisions.worker import WorkerOptions, run_due
 from portal.oversight.tasks import register_audit_sealer
 
@@ -100,7 +101,7 @@ def sweep(
         job_ids = session.scalars(
             select(Job.id)
             .where(
-                Job.kind.in_(JOB_KINDS),
+                Job.kind.in_(DISPATCHED_KINDS),
                 or_(
                     and_(
                         Job.status == "pending",
@@ -134,17 +135,21 @@ _worker_db: Database | None = None
 
 
 def _database() -> tuple[Database, Any]:
-    """The worker process's database and settings, from the ``PORTAL_*`` environment."""
+    """The worker process's database and settings, from the ``PORTAL_*`` environment.
+
+    Built through ``create_app`` (once per process): it validates the settings, installs
+    the key ring, and registers the handlers of the other job kinds, which render with the
+    app's templates (a large "Mine data" PDF, ``portal.cases.exports``)."""
     global _worker_db
     from portal.config import Settings
-    from portal.crypto import KeyRing, install_key_ring
+    from portal.db_session import get_db
 
-    settings = Settings.load()
     if _worker_db is None:
-        settings.validate()
-        install_key_ring(KeyRing.from_config(settings.encryption_key))
-        _worker_db = Database(settings.database_url)
-    return _worker_db, settings
+        # By name, at run time: the package imports this module (its dispatcher sends the
+        # nudges), so a static import of the factory would make an import cycle of them.
+        create_app = importlib.import_module("portal").create_app
+        _worker_db = get_db(create_app())
+    return _worker_db, Settings.load()
 
 
 #: The worker's app (``celery -A portal.decisions.tasks worker``). Its broker comes from
