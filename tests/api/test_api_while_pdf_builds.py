@@ -38,7 +38,10 @@ def every_pdf_is_large(committed_app, monkeypatch) -> Iterator[None]:
 
 
 def test_a_webhook_is_stored_while_the_worker_renders_a_large_pdf(
-    committed_app, world, every_pdf_is_large, monkeypatch
+    committed_app,
+    world,  # noqa: F811  (the fixture imported above)
+    every_pdf_is_large,
+    monkeypatch,
 ) -> None:
     db = get_db(committed_app)
     postgres = db.engine.dialect.name == "postgresql"
