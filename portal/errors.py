@@ -193,12 +193,10 @@ def _unavailable(exc: BaseException) -> Response:
 
 
 def _kind(exc: BaseException) -> str:
-    orig = getattr(exc, "orig", None)
-    name = type(exc).__name__
-    if orig is None:
-        return name
+    """``OperationalError/OperationalError/SQLITE_BUSY``: wrapper, driver error, its code."""
+    orig = getattr(exc, "orig", exc)
     state = getattr(orig, "sqlite_errorname", None) or getattr(orig, "sqlstate", None)
-    return f"{name}/{type(orig).__name__}/{state}"
+    return f"{type(exc).__name__}/{type(orig).__name__}/{state}"
 
 
 def register_error_handlers(app: Flask) -> None:
