@@ -43,7 +43,7 @@ from portal.db import (
     new_public_id,
     utcnow,
 )
-from portal.decisions.claiming import claim_kind
+from portal.decisions.claiming import any_due_of_kind, claim_kind
 from portal.decisions.computing import safe_reason
 from portal.decisions.models import EXPORT_PDF, Decision, Job
 from portal.decisions.worker import JobHandler, WorkerOptions
@@ -219,15 +219,18 @@ def _read(db: Database, job_id: int) -> tuple[int, str, DataExport] | None:
         session.close()
 
 
-def build(app: Flask, db: Database, job_id: int, options: WorkerOptions) -> None:
-    """Build one claimed export: read, render with no transaction open, store encrypted."""
+def build(
+    app: Flask, db: Database, job_id: int, options: WorkerOptions, round_at: dt.datetime
+) -> None:
+    """Build one claimed export: read, render with no transaction open, store encrypted.
+    A failure is retried after a back-off counted from the round's time ``round_at``."""
     hours = int(app.config["SETTINGS"].pdf_export_hours)
     try:
         found = _read(db, job_id)
         pdf = None if found is None else _render(app, found[2], found[1])
     except Exception as exc:
         log.warning("PDF export job %s failed: %s", job_id, safe_reason(exc))
-        _fail(db, job_id, safe_reason(exc), options)
+        _fail(db, job_id, safe_reason(exc), options, round_at)
         return
     now = utcnow()
     with db.transaction() as session:
@@ -250,8 +253,7 @@ def attach_file(export: PdfExport, pdf: bytes, *, now: dt.datetime, hours: int) 
     export.expires_at = now + dt.timedelta(hours=hours)
 
 
-def _fail(db: Database, job_id: int, reason: str, options: WorkerOptions) -> None:
-    now = utcnow()
+def _fail(db: Database, job_id: int, reason: str, options: WorkerOptions, now: dt.datetime) -> None:
     with db.transaction() as session:
         job = session.get(Job, job_id)
         if job is None:
@@ -274,6 +276,13 @@ def handler(app: Flask) -> JobHandler:
     def run(
         db: Database, job_ids: Sequence[int] | None, options: WorkerOptions, now: dt.datetime
     ) -> int:
+        # An idle round only reads (no write lock every poll on SQLite).
+        with db.reading() as session:
+            expired = session.scalar(
+                select(PdfExport.id).where(PdfExport.expires_at <= now).limit(1)
+            )
+            if expired is None and not any_due_of_kind(session, EXPORT_PDF, now, job_ids):
+                return 0
         with db.transaction() as session:
             purge_expired(session, now)
             claimed = claim_kind(
@@ -285,7 +294,7 @@ def handler(app: Flask) -> JobHandler:
                 job_ids=job_ids,
             )
         for job_id in claimed:
-            build(app, db, job_id, options)
+            build(app, db, job_id, options, now)
         return len(claimed)
 
     return run

@@ -132,6 +132,20 @@ def _take(
     return sorted(claimed)
 
 
+def _kind_due(kind: str, now: dt.datetime) -> Any:
+    return and_(Job.system_id.is_(None), Job.kind == kind, or_(_waiting(now), _lapsed(now)))
+
+
+def any_due_of_kind(
+    session: Session, kind: str, now: dt.datetime, job_ids: Sequence[int] | None = None
+) -> bool:
+    """Whether a job of ``kind`` (one of no sending system) is due, among ``job_ids``."""
+    query = select(Job.id).where(_kind_due(kind, now)).limit(1)
+    if job_ids is not None:
+        query = query.where(Job.id.in_(job_ids))
+    return session.scalar(query) is not None
+
+
 def claim_kind(
     session: Session,
     kind: str,
@@ -143,7 +157,7 @@ def claim_kind(
 ) -> list[int]:
     """Claim up to ``limit`` due jobs of a kind that belongs to no sending system (an
     ``export-pdf``), oldest first, with the same lease as :func:`claim`."""
-    state = and_(Job.system_id.is_(None), Job.kind == kind, or_(_waiting(now), _lapsed(now)))
+    state = _kind_due(kind, now)
     only = [] if job_ids is None else [Job.id.in_(job_ids)]
     picked = session.scalars(
         select(Job.id).where(state, *only).order_by(Job.next_attempt_at, Job.id).limit(limit)

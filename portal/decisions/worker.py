@@ -139,6 +139,11 @@ def register_job_handler(kind: str, handler: JobHandler) -> None:
     _HANDLERS[kind] = handler
 
 
+def job_handler(kind: str) -> JobHandler | None:
+    """The handler registered for ``kind``, if any."""
+    return _HANDLERS.get(kind)
+
+
 def run_due(
     db: Database,
     options: WorkerOptions | None = None,

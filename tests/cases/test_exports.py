@@ -162,7 +162,7 @@ def test_a_failing_build_is_retried_then_marked_failed(
     options = WorkerOptions(backoff_seconds=0)
     now = utcnow()
     for attempt in range(1, exports.EXPORT_ATTEMPTS + 1):
-        assert exports.handler(app)(db, None, options, now + dt.timedelta(seconds=attempt)) == 1
+        assert exports.handler(app)(db, None, options, now + dt.timedelta(minutes=attempt)) == 1
         session.expire_all()
         (job,) = export_jobs(session)
         assert job.attempts == attempt
