@@ -88,13 +88,16 @@ def my_data_pdf(
     now: dt.datetime | None = None,
 ) -> DataExport | PdfExport:
     """The citizen's data to render now (a small export, logged as ``data.exported``), or
-    the export the worker builds for a large one: an unexpired pending or ready one in the
-    same language if there is one, else a new one queued at the unit of work's commit."""
+    the export the worker builds for a large one: an unexpired one in the same language,
+    pending or made after the newest decision, if there is one; else a new one, queued at
+    the unit of work's commit."""
     subject_key = _subject_key(principal)
     now = now or utcnow()
-    count = session.scalar(
-        select(func.count()).select_from(Decision).where(Decision.subject_key == subject_key)
-    )
+    count, newest = session.execute(
+        select(func.count(), func.max(Decision.received_at)).where(
+            Decision.subject_key == subject_key
+        )
+    ).one()
     if (count or 0) <= settings.worker_decisions:
         return export_data(session, principal, fmt="pdf")
     existing = session.scalar(
@@ -102,8 +105,10 @@ def my_data_pdf(
         .where(
             PdfExport.subject_key == subject_key,
             PdfExport.locale == locale,
-            PdfExport.status.in_(("pending", "ready")),
             PdfExport.expires_at > now,
+            # a finished file only if no decision arrived after it was made
+            (PdfExport.status == "pending")
+            | ((PdfExport.status == "ready") & (PdfExport.ready_at >= newest)),
         )
         .order_by(PdfExport.created_at.desc(), PdfExport.id.desc())
         .limit(1)

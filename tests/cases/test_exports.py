@@ -173,3 +173,15 @@ def test_a_failing_build_is_retried_then_marked_failed(
     assert client.get(f"/mine-data/pdf/{export_id}/fil").status_code == 404
     # asking again starts a new export
     assert ask(client) != export_id
+
+
+def test_a_finished_file_is_reused_until_a_new_decision_arrives(
+    app, client, session, citizens, cases_of, login_citizen, large
+):
+    cases_of(citizens["anne"])
+    login_citizen(citizens["anne"])
+    export_id = ask(client)
+    run_due(get_db(app))
+    assert ask(client) == export_id  # ready, and nothing new since
+    cases_of(citizens["anne"])  # new decisions: the file no longer holds everything
+    assert ask(client) != export_id
