@@ -150,3 +150,29 @@ def test_the_broker_is_checked_with_celery(app, connection, app_overrides, broke
     assert statuses(body)["broker"] == expected
     assert status == (200 if expected == "ok" else 503)
     assert "secret-password" not in str(body)
+
+
+@pytest.mark.skipif(not PG_URL.startswith("postgresql"), reason="PostgreSQL's lock_timeout")
+def test_not_ready_when_a_postgresql_lock_outlasts_the_wait(
+    app_overrides, committed_database_url
+) -> None:
+    from sqlalchemy import create_engine, text
+
+    app = create_app({**app_overrides, "database_url": committed_database_url("_ops_ready")})
+    engine = get_db(app).engine
+    with engine.begin() as conn:
+        upgrade(conn)
+    other = create_engine(engine.url)
+    try:
+        with other.connect() as holder:
+            holder.begin()
+            holder.execute(text("LOCK TABLE alembic_version IN ACCESS EXCLUSIVE MODE"))
+            status, body = ready(app)
+            holder.rollback()
+        assert status == 503
+        assert statuses(body)["database"] == "failed"
+        assert body["checks"]["database"]["error"] == "OperationalError"
+        assert ready(app)[0] == 200
+    finally:
+        other.dispose()
+        engine.dispose()
