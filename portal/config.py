@@ -178,6 +178,12 @@ class Settings:
     job_redispatch_seconds: int = 60
     # Compute a counterfactual ("what could have changed the result") with each explanation.
     explanation_counterfactuals: bool = True
+    # --- personal PDFs (portal/cases/exports.py) ---
+    # A "Mine data" PDF of more decisions than this is built by the worker (about 0.1 s a
+    # decision to render), not during the request; the citizen downloads it when ready.
+    pdf_worker_decisions: int = 20
+    # Hours a PDF built by the worker can be downloaded; then it is deleted.
+    pdf_export_hours: int = 24
 
     @property
     def production(self) -> bool:
@@ -278,6 +284,8 @@ _RANGES: dict[str, tuple[int, int]] = {
     "oidc_leeway_seconds": (0, 300),
     "oidc_timeout_seconds": (1, 120),
     "request_response_days": (1, 30),
+    "pdf_worker_decisions": (0, 100_000),
+    "pdf_export_hours": (1, 168),
     "accessibility_response_workdays": (1, 10),
     "worker_poll_ms": (10, 60_000),
     "worker_batch_size": (1, 10_000),

@@ -23,6 +23,8 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from flask import Flask, Response, current_app, g, render_template, request
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import TimeoutError as SQLAlchemyTimeoutError
 from sqlalchemy.orm import Session
 
 from portal.db import Database, begin_read_only, commit_unit_of_work
@@ -112,10 +114,17 @@ def store_after_render(write: Callable[[Session], T]) -> T:
 
 
 def rollback_request_session() -> None:
+    """Roll back and close the request's session, if any. A database that is gone cannot
+    roll back either: its connection is dropped (the server ends the transaction), so an
+    error page can still be sent."""
     session: Session | None = g.pop("db_session", None)
     if session is not None:
-        session.rollback()
-        session.close()
+        try:
+            session.rollback()
+        except (DBAPIError, SQLAlchemyTimeoutError):
+            session.invalidate()
+        finally:
+            session.close()
 
 
 def init_app(app: Flask, database: Database) -> None:

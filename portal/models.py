@@ -1,7 +1,7 @@
 """Every mapped class, imported once so ``Base.metadata`` is complete (Alembic, tests)."""
 
 from portal.auth.models import CitizenAccount, ServerSession, StaffPrincipal
-from portal.cases.models import CitizenRequest
+from portal.cases.models import CitizenRequest, PdfExport
 from portal.db import Base
 from portal.decisions.models import Decision, Delivery, Explanation, Job
 from portal.letters.models import LetterAttachment, OversightRecord
@@ -31,6 +31,7 @@ __all__ = [
     "ModelGrant",
     "ModelVersion",
     "OversightRecord",
+    "PdfExport",
     "RetentionReceipt",
     "ServerSession",
     "StaffPrincipal",

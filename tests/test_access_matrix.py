@@ -45,8 +45,10 @@ from werkzeug.test import encode_multipart
 
 from portal.api.signing import sign
 from portal.auth.models import StaffPrincipal
-from portal.cases.models import CitizenRequest
+from portal.cases.exports import attach_file
+from portal.cases.models import CitizenRequest, PdfExport
 from portal.crypto import lookup_key
+from portal.db import utcnow
 from portal.decisions.models import Decision
 from portal.letters.models import LetterAttachment, OversightRecord
 from portal.registry import admin
@@ -134,6 +136,7 @@ ROUTES = [
     Route("GET", "/privatliv", everyone(OK)),
     Route("GET", "/kontakt", everyone(OK)),
     Route("GET", "/healthz", everyone(OK)),
+    Route("GET", "/readyz", everyone(OK)),
     Route("GET", "/sprog/<language>", everyone(Expect(303, "/"))),
     Route("GET", "/algoritmer", everyone(OK)),
     Route("GET", "/algoritmer/<name>", everyone(OK)),
@@ -175,6 +178,8 @@ ROUTES = [
     Route("GET", "/mine-data", citizen_page(OK, OK)),
     Route("GET", "/mine-data.json", citizen_page(OK, OK)),
     Route("GET", "/mine-data.pdf", citizen_page(OK, OK)),
+    Route("GET", "/mine-data/pdf/<export_id>", citizen_page(OK, NOT_FOUND)),
+    Route("GET", "/mine-data/pdf/<export_id>/fil", citizen_page(OK, NOT_FOUND)),
     Route("GET", "/mine-data/log", citizen_page(OK, OK)),
     # --- the caseworker's pages (another unit's case and requests do not exist for them)
     Route("GET", "/sagsbehandler", staff_page(("caseworker",), OK)),
@@ -250,6 +255,7 @@ class World:
     system_name: str
     secret: str
     letter: LetterAttachment  # an issued attachment of the case (its PDF: LETTER_PDF)
+    export_id: str  # a finished "Mine data" PDF of the case's citizen
 
 
 @pytest.fixture
@@ -263,6 +269,9 @@ def world(app: Flask, session: Session) -> World:
         decision_id=case.id, subject_key=case.subject_key, kind="human-review", message="Igen."
     )
     session.add(request)
+    export = PdfExport(subject_key=case.subject_key, locale="da", expires_at=utcnow())
+    attach_file(export, b"%PDF-1.7 matrix", now=utcnow(), hours=1)
+    session.add(export)
     secret = admin.rotate_secret(session, demo.system.name)  # its first secret
     staff = StaffPrincipal(issuer="urn:test", subject="matrix", role="caseworker", unit="x")
     session.add(staff)
@@ -275,7 +284,9 @@ def world(app: Flask, session: Session) -> World:
     )
     session.add(letter)
     session.commit()  # releases the test's savepoint; the outer transaction rolls back
-    return World(case, request, case.model_version, demo.system.name, secret, letter)
+    return World(
+        case, request, case.model_version, demo.system.name, secret, letter, export.public_id
+    )
 
 
 #: The bytes of the world's issued attachment (only their sha256 matters to verification).
@@ -318,6 +329,7 @@ def _url(rule: str, world: World) -> str:
         "<version>": world.model.version,
         "<language>": "en",
         "<code>": world.letter.verification_code,
+        "<export_id>": world.export_id,
     }
     for placeholder, value in values.items():
         rule = rule.replace(placeholder, value)

@@ -20,6 +20,9 @@ def test_production_with_strong_settings_is_accepted() -> None:
     [
         ({"secret_key": ""}, "PORTAL_SECRET_KEY"),
         ({"secret_key": "short"}, "PORTAL_SECRET_KEY"),
+        ({"pdf_worker_decisions": -1}, "PORTAL_PDF_WORKER_DECISIONS"),
+        ({"pdf_export_hours": 0}, "PORTAL_PDF_EXPORT_HOURS"),
+        ({"pdf_export_hours": 169}, "PORTAL_PDF_EXPORT_HOURS"),
         ({"secret_key": "changeme"}, "PORTAL_SECRET_KEY"),
         ({"encryption_key": ""}, "PORTAL_ENCRYPTION_KEY is missing"),
         ({"encryption_key": "bm90IDMyIGJ5dGVz"}, "not 32 bytes"),

@@ -11,21 +11,33 @@ import json
 from typing import Any
 
 from flask import Blueprint, Response, current_app, redirect, url_for
+from flask_babel import get_locale
 from flask_babel import gettext as _
 
 from portal.auth.principal import Principal, citizen_required, current_principal
+from portal.cases import exports, services, tables
 from portal.cases import language as lang
-from portal.cases import services, tables
 from portal.cases.corrections import what_changed
 from portal.cases.forms import RectificationForm, ReviewForm
+from portal.cases.models import PdfExport
 from portal.cases.pdf import render_pdf
 from portal.cases.presentation import present_case
 from portal.db import utcnow
 from portal.db_session import finish_unit_of_work, render_page, request_session
+from portal.decisions.dispatch import get_dispatcher
+from portal.decisions.models import EXPORT_PDF
+from portal.decisions.worker import register_job_handler
 from portal.i18n import localized
 from portal.security import limiter
 
 bp = Blueprint("cases", __name__, template_folder="templates")
+
+
+@bp.record
+def _export_jobs(state: Any) -> None:
+    # The worker builds large PDFs with this app's templates and settings (each app
+    # registers its own; the Celery worker builds an app for it, portal.decisions.tasks).
+    register_job_handler(EXPORT_PDF, exports.handler(state.app))
 
 
 def _form_limit() -> str:
@@ -200,23 +212,42 @@ def my_data_json() -> Response:
 @bp.get("/mine-data.pdf")
 @citizen_required
 def my_data_pdf() -> Response:
-    export = services.export_data(request_session(), _principal(), fmt="pdf")
+    """A small PDF at once; a large one is queued for the worker (``exports``)."""
+    result = exports.my_data_pdf(
+        request_session(),
+        _principal(),
+        locale=str(get_locale() or "da"),
+        settings=exports.Settings.of(current_app.config["SETTINGS"]),
+    )
     finish_unit_of_work()
+    if isinstance(result, PdfExport):
+        response = redirect(url_for("cases.my_data_pdf_status", export_id=result.public_id), 303)
+        if result.status == "pending" and result.job_id is not None:
+            job_id, dispatcher = result.job_id, get_dispatcher(current_app)
+            response.call_on_close(lambda: dispatcher.nudge([job_id]))
+        return response
     html = render_page(
-        "cases/my_data_pdf.html",
-        pages=[present_case(case) for case in export.cases],
-        requests=tables.request_rows(export.requests, response_days=_response_days()),
-        entries=tables.access_rows(
-            export.log,
-            {
-                c.decision.public_id: (c.decision.case_title, c.decision.case_reference)
-                for c in export.cases
-            },
-        ),
-        now=export.exported_at,
-        pdf=True,
+        "cases/my_data_pdf.html", **exports.my_data_pdf_context(result, _response_days())
     )
     return _download(render_pdf(html), "application/pdf", "mine-data.pdf")
+
+
+@bp.get("/mine-data/pdf/<export_id>")
+@citizen_required
+def my_data_pdf_status(export_id: str) -> str:
+    """ "We are preparing your PDF" (reloading itself), or the link to the finished file."""
+    export = exports.own_export(request_session(), _principal(), export_id)
+    return render_page(
+        "cases/pdf_export.html", export=export, refresh_seconds=exports.REFRESH_SECONDS
+    )
+
+
+@bp.get("/mine-data/pdf/<export_id>/fil")
+@citizen_required
+def my_data_pdf_file(export_id: str) -> Response:
+    body = exports.export_file(request_session(), _principal(), export_id)
+    finish_unit_of_work()
+    return _download(body, "application/pdf", "mine-data.pdf")
 
 
 @bp.get("/mine-data/log")

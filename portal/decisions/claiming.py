@@ -111,9 +111,17 @@ def claim(
                 break
     if not picked:
         return []
+    return _take(session, picked, _due(now), lease_seconds, now)
+
+
+def _take(
+    session: Session, picked: Sequence[int], state: Any, lease_seconds: int, now: dt.datetime
+) -> list[int]:
+    """Lease the ``picked`` jobs still in ``state``: the conditional UPDATE is what makes
+    a claim exclusive (a job another worker took first no longer matches)."""
     claimed = session.scalars(
         update(Job)
-        .where(Job.id.in_(picked), _due(now))
+        .where(Job.id.in_(picked), state)
         .values(
             status="running",
             attempts=Job.attempts + 1,
@@ -122,6 +130,41 @@ def claim(
         .returning(Job.id)
     ).all()
     return sorted(claimed)
+
+
+def _kind_due(kind: str, now: dt.datetime) -> Any:
+    return and_(Job.system_id.is_(None), Job.kind == kind, or_(_waiting(now), _lapsed(now)))
+
+
+def any_due_of_kind(
+    session: Session, kind: str, now: dt.datetime, job_ids: Sequence[int] | None = None
+) -> bool:
+    """Whether a job of ``kind`` (one of no sending system) is due, among ``job_ids``."""
+    query = select(Job.id).where(_kind_due(kind, now)).limit(1)
+    if job_ids is not None:
+        query = query.where(Job.id.in_(job_ids))
+    return session.scalar(query) is not None
+
+
+def claim_kind(
+    session: Session,
+    kind: str,
+    *,
+    limit: int,
+    lease_seconds: int,
+    now: dt.datetime,
+    job_ids: Sequence[int] | None = None,
+) -> list[int]:
+    """Claim up to ``limit`` due jobs of a kind that belongs to no sending system (an
+    ``export-pdf``), oldest first, with the same lease as :func:`claim`."""
+    state = _kind_due(kind, now)
+    only = [] if job_ids is None else [Job.id.in_(job_ids)]
+    picked = session.scalars(
+        select(Job.id).where(state, *only).order_by(Job.next_attempt_at, Job.id).limit(limit)
+    ).all()
+    if not picked:
+        return []
+    return _take(session, picked, state, lease_seconds, now)
 
 
 def retry_jobs(

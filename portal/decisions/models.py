@@ -117,6 +117,10 @@ EXPLAIN = "explain"
 #: follow-up job after the explanation is stored, and explanations are claimed first.
 COUNTERFACTUAL = "counterfactual"
 JOB_KINDS = (EXPLAIN, COUNTERFACTUAL)
+#: A citizen's large "Mine data" PDF (``portal.cases.exports``): no decision, no system.
+EXPORT_PDF = "export-pdf"
+#: Every kind the broker carries a nudge for (the Celery sweeper re-sends them all).
+DISPATCHED_KINDS = (*JOB_KINDS, EXPORT_PDF)
 
 
 class Job(Base):
@@ -128,7 +132,7 @@ class Job(Base):
     __tablename__ = "job"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    kind: Mapped[str] = mapped_column(String(30))  # explain | counterfactual
+    kind: Mapped[str] = mapped_column(String(30))  # explain | counterfactual | export-pdf
     decision_id: Mapped[int | None] = mapped_column(ForeignKey("decision.id"), index=True)
     # The decision's sender, copied here so that a claim finds each system's oldest due
     # jobs through ix_job_claim without reading the backlog (see claiming.claim).

@@ -15,6 +15,7 @@ same ``PORTAL_*`` environment as the web app (database, keys, broker).
 from __future__ import annotations
 
 import datetime as dt
+import importlib
 import logging
 from collections.abc import Sequence
 from typing import Any
@@ -24,8 +25,9 @@ from sqlalchemy import and_, or_, select, update
 from sqlalchemy.orm import Session
 
 from portal.db import Database, utcnow
-from portal.decisions.models import JOB_KINDS, Job
-from portal.decisions.worker import WorkerOptions, run_due
+from portal.decisions.claiming import any_due_of_kind
+from portal.decisions.models import DISPATCHED_KINDS, EXPORT_PDF, Job
+from portal.decisions.worker import WorkerOptions, job_handler, register_job_handler, run_due
 from portal.oversight.tasks import register_audit_sealer
 from portal.retention.tasks import register_retention
 
@@ -101,7 +103,7 @@ def sweep(
         job_ids = session.scalars(
             select(Job.id)
             .where(
-                Job.kind.in_(JOB_KINDS),
+                Job.kind.in_(DISPATCHED_KINDS),
                 or_(
                     and_(
                         Job.status == "pending",
@@ -145,7 +147,27 @@ def _database() -> tuple[Database, Any]:
         settings.validate()
         install_key_ring(KeyRing.from_config(settings.encryption_key))
         _worker_db = Database(settings.database_url)
+        register_job_handler(EXPORT_PDF, _exports_on_demand)
     return _worker_db, settings
+
+
+def _exports_on_demand(
+    db: Database, job_ids: Sequence[int] | None, options: WorkerOptions, now: dt.datetime
+) -> int:
+    """The worker's ``export-pdf`` round: a large "Mine data" PDF renders with the Flask
+    app's templates, so the app is built (once, and only when such a job is due: the
+    explanation tasks never pay for it); building it registers the real handler
+    (``portal.cases.exports``) in place of this one."""
+    with db.reading() as session:
+        if not any_due_of_kind(session, EXPORT_PDF, now, job_ids):
+            return 0
+    # By name, at run time: the package imports this module (its dispatcher sends the
+    # nudges), so a static import of the factory would make an import cycle of them.
+    importlib.import_module("portal").create_app()
+    handler = job_handler(EXPORT_PDF)
+    if handler is None or handler is _exports_on_demand:  # pragma: no cover - defensive
+        return 0
+    return handler(db, job_ids, options, now)
 
 
 #: The worker's app (``celery -A portal.decisions.tasks worker``). Its broker comes from

@@ -15,6 +15,11 @@ explanation's ``counterfactual_status``, never the decision.
 A failing job is retried with exponential back-off; after ``max_attempts`` it is ``failed``
 with the reason, and the decision shows ``failed`` (``flask jobs retry`` starts it again).
 
+Other kinds of job that belong to no decision (a citizen's large "Mine data" PDF,
+``portal.cases.exports``) register a handler (:func:`register_job_handler`): each round
+runs it after the explanations, it claims and runs its own jobs, in-process and on Celery
+alike (the same ``run_due``).
+
 Who runs rounds is the dispatcher's business (``portal.decisions.dispatch``): a thread in
 the web process, Celery workers, or nobody (tests and ``flask jobs run`` call
 :func:`run_due` / :func:`run_until_idle`).
@@ -25,7 +30,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -123,6 +128,22 @@ def process(
     return stored
 
 
+#: run(db, job_ids or None, options, now) -> jobs claimed: one round of another job kind.
+JobHandler = Callable[[Database, Sequence[int] | None, "WorkerOptions", dt.datetime], int]
+_HANDLERS: dict[str, JobHandler] = {}
+
+
+def register_job_handler(kind: str, handler: JobHandler) -> None:
+    """Run ``handler`` in every round for jobs of ``kind`` (the last registration wins:
+    each ``create_app`` registers its own)."""
+    _HANDLERS[kind] = handler
+
+
+def job_handler(kind: str) -> JobHandler | None:
+    """The handler registered for ``kind``, if any."""
+    return _HANDLERS.get(kind)
+
+
 def run_due(
     db: Database,
     options: WorkerOptions | None = None,
@@ -130,7 +151,8 @@ def run_due(
     job_ids: Sequence[int] | None = None,
     now: dt.datetime | None = None,
 ) -> int:
-    """Claim due jobs (optionally only ``job_ids``) and process them; returns jobs claimed."""
+    """Claim due jobs (optionally only ``job_ids``) and process them, then run the other
+    kinds' handlers; returns jobs claimed."""
     options = options or WorkerOptions()
     with db.transaction() as session:
         claimed = claim(
@@ -143,7 +165,10 @@ def run_due(
         )
     if claimed:
         process(db, claimed, options, now=now)
-    return len(claimed)
+    others = sum(
+        handler(db, job_ids, options, now or utcnow()) for handler in list(_HANDLERS.values())
+    )
+    return len(claimed) + others
 
 
 def run_until_idle(

@@ -1,14 +1,14 @@
-"""Front page, information pages, the language switch and the health check."""
+"""Front page, information pages, the language switch and the health and readiness checks."""
 
 from __future__ import annotations
 
 import datetime as dt
 
-from flask import Blueprint, Response, abort, jsonify, redirect, request
-from sqlalchemy import text
+from flask import Blueprint, Response, abort, current_app, jsonify, redirect, request
 
-from portal.db_session import render_page, request_session
+from portal.db_session import get_db, render_page
 from portal.i18n import LANGUAGE_COOKIE, LANGUAGES, safe_next
+from portal.main.readiness import readiness
 from portal.security import mark_public
 
 bp = Blueprint("main", __name__, template_folder="templates")
@@ -66,5 +66,13 @@ def set_language(language: str) -> Response:
 
 @bp.get("/healthz")
 def health() -> tuple[Response, int]:
-    request_session().execute(text("SELECT 1"))
+    """Liveness: the process answers. It asks nothing of the database, so a busy or broken
+    database never makes an orchestrator restart healthy processes (``/readyz`` tells)."""
     return jsonify({"status": "ok"}), 200
+
+
+@bp.get("/readyz")
+def ready() -> tuple[Response, int]:
+    """Readiness: database writable, migrations at head, broker reachable (when used)."""
+    result = readiness(get_db(), current_app.config["SETTINGS"])
+    return jsonify(result.to_json()), 200 if result.ready else 503

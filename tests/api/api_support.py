@@ -169,3 +169,26 @@ def row_counts(session: Session) -> dict[str, int]:
         model.__name__: session.scalar(select(func.count()).select_from(model))
         for model in (Decision, Delivery, Job)
     }
+
+
+def commit_sender_and_model(db: Any, name: str) -> Sender:
+    """A system ``name`` and the active RICH_MANIFEST model, committed in ``db``."""
+    import copy
+
+    from portal.registry.models import ModelArtifact, ModelVersion
+
+    with db.transaction() as session:
+        system, secret = admin.create_system(session, name, "Enhed")
+        session.add(
+            ModelVersion(
+                name=RICH_MANIFEST["name"],
+                version=RICH_MANIFEST["version"],
+                status="active",
+                manifest=copy.deepcopy(RICH_MANIFEST),
+                responsible_unit="Enhed",
+                artifact_sha256="0" * 64,
+                registered_by_system_id=system.id,
+                files=ModelArtifact(artifact=b"fake"),
+            )
+        )
+    return Sender(system, secret)

@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
-import copy
 import threading
 
 import pytest
-from api_support import RICH_MANIFEST, Sender, SignedClient, decision_body, row_counts
+from api_support import (
+    SignedClient,
+    commit_sender_and_model,
+    decision_body,
+    row_counts,
+)
 from sqlalchemy import delete
 
 from portal.db_session import get_db
 from portal.decisions.models import Decision, Delivery, Job
 from portal.oversight.models import AuditEvent
-from portal.registry import admin
 from portal.registry.models import ModelArtifact, ModelVersion, System, WebhookSecret
 
 
@@ -20,21 +23,7 @@ from portal.registry.models import ModelArtifact, ModelVersion, System, WebhookS
 def committed(committed_app):
     """A sender and an active model, committed; everything deleted afterwards."""
     db = get_db(committed_app)
-    with db.transaction() as session:
-        system, secret = admin.create_system(session, "committed-sender", "Enhed")
-        session.add(
-            ModelVersion(
-                name=RICH_MANIFEST["name"],
-                version=RICH_MANIFEST["version"],
-                status="active",
-                manifest=copy.deepcopy(RICH_MANIFEST),
-                responsible_unit="Enhed",
-                artifact_sha256="0" * 64,
-                registered_by_system_id=system.id,
-                files=ModelArtifact(artifact=b"fake"),
-            )
-        )
-        sender = Sender(system, secret)
+    sender = commit_sender_and_model(db, "committed-sender")
     yield sender
     with db.transaction() as session:
         for model in (
