@@ -4,8 +4,8 @@ A "Mine data" PDF with many decisions is not made during the request: an ``expor
 job builds it, and the file is stored here (AES-GCM ciphertext bound to the row's public
 id) for its owner only, until ``expires_at``.
 
-Revision ID: 0006_ops
-Revises: 0005
+Revision ID: 0011
+Revises: 0010
 Create Date: 2026-12-03 12:00:00.000000
 """
 
@@ -16,8 +16,8 @@ from alembic import op
 
 import portal.db
 
-revision: str = "0006_ops"
-down_revision: str | None = "0005"
+revision: str = "0011"
+down_revision: str | None = "0010"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
