@@ -25,7 +25,7 @@ sqlite_only = pytest.mark.skipif(PG_URL.startswith("postgresql"), reason="SQLite
 
 def ready(app: flask.Flask) -> tuple[int, dict[str, Any]]:
     answer = app.test_client().get("/readyz")
-    assert answer.headers["Cache-Control"] == "no-store"
+    assert answer.headers["Cache-Control"] == "private, no-store"
     return answer.status_code, answer.get_json()
 
 
