@@ -157,6 +157,15 @@ def _free_port() -> int:
 
 @pytest.mark.slow
 @pytest.mark.redis
+def _workers(access_log: Path, path: str = "/login") -> set[str]:
+    """The pids of the workers that answered ``path``, from a gunicorn access log written
+    with ``%(p)s %(s)s %(U)s`` (the start-up probe of /healthz does not count)."""
+    if not access_log.exists():
+        return set()
+    lines = [line.split() for line in access_log.read_text().splitlines()]
+    return {fields[0] for fields in lines if fields[-1:] == [path]}
+
+
 def test_limits_on_redis_hold_across_two_gunicorn_workers(tmp_path: Path, app_overrides) -> None:
     """The documented count holds with two workers sharing Redis: limit N gives exactly N
     successes, then 429 with Retry-After, whichever worker answers."""
@@ -191,7 +200,7 @@ def test_limits_on_redis_hold_across_two_gunicorn_workers(tmp_path: Path, app_ov
             *(sys.executable, "-m", "gunicorn", "--workers", "2", "--no-control-socket"),
             *("--bind", f"127.0.0.1:{port}", "--access-logfile", str(log)),
             *("--error-logfile", str(errors)),
-            *("--access-logformat", "%(p)s %(s)s", "wsgi:app"),
+            *("--access-logformat", "%(p)s %(s)s %(U)s", "wsgi:app"),
         ],
         cwd=root,
         env=env,
@@ -221,17 +230,23 @@ def test_limits_on_redis_hold_across_two_gunicorn_workers(tmp_path: Path, app_ov
                 time.sleep(0.2)
         with concurrent.futures.ThreadPoolExecutor(4) as pool:
             answers = list(pool.map(lambda _: get(), range(4 * limit)))
-        time.sleep(0.5)  # the access log is written after the response
+            # Which worker accepts a connection is the kernel's choice: keep asking
+            # (bounded) until both have answered this client. With per-process counts
+            # the second one would then answer 200 again, which the count below sees.
+            time.sleep(0.5)  # the access log is written after the response
+            while len(_workers(log)) < 2 and time.monotonic() < deadline + 30:
+                answers += pool.map(lambda _: get(), range(8))
+                time.sleep(0.5)
+        time.sleep(0.5)
     finally:
         server.terminate()
         server.wait(timeout=30)
 
     statuses = [status for status, _ in answers]
     assert statuses.count(200) == limit
-    assert statuses.count(429) == 3 * limit
+    assert statuses.count(429) == len(answers) - limit
     assert all(0 < int(after) <= 60 for status, after in answers if status == 429)
-    workers = {line.split()[0] for line in log.read_text().splitlines()}
-    assert len(workers) == 2, "both workers must have answered"
+    assert len(_workers(log)) == 2, "both workers must have answered"
 
 
 JUNK_TARGETS = [
@@ -329,6 +344,12 @@ def _get_paths(app: Flask) -> list[str]:
     return sorted(set(paths))
 
 
+def _timeless(body: bytes) -> bytes:
+    """The body without the register document's own timestamp (the same for everyone,
+    but a second later it is another second)."""
+    return re.sub(rb'"generated_at": "[^"]*"', b'"generated_at": ""', body)
+
+
 def _personal(body: str) -> bool:
     return 'name="csrf_token"' in body or "/logout" in body
 
@@ -348,7 +369,7 @@ def test_every_route_is_private_unless_the_same_for_everyone(app, client, login_
             assert "Cookie" in response.headers["Vary"], path
             # Rendered the same for another anonymous visitor.
             other = app.test_client().get(path)
-            assert other.get_data() == response.get_data(), path
+            assert _timeless(other.get_data()) == _timeless(response.get_data()), path
     assert "/algoritmer" in public  # some pages are still cacheable
     for role in ("citizen", "caseworker"):
         login_as(role)

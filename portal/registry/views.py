@@ -6,13 +6,13 @@ import datetime as dt
 import json
 from typing import Any
 
-from flask import Blueprint, Response, current_app, url_for
+from flask import Blueprint, Response, current_app
 
 from portal.db import utcnow
 from portal.db_session import finish_unit_of_work, render_page, request_session
 from portal.registry import services
 from portal.registry.schema import SCHEMA_VERSION, register_schema
-from portal.security import mark_public
+from portal.security import absolute_url, mark_public
 
 bp = Blueprint("registry", __name__, template_folder="templates")
 
@@ -25,8 +25,8 @@ def _figures() -> dict[str, Any]:
 def _linked(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
     for entry in entries:
         entry["links"] = {
-            "html": url_for("registry.model_card", name=entry["name"], _external=True),
-            "json": url_for("registry.model_card_json", name=entry["name"], _external=True),
+            "html": absolute_url("registry.model_card", name=entry["name"]),
+            "json": absolute_url("registry.model_card_json", name=entry["name"]),
         }
     return entries
 
@@ -41,11 +41,11 @@ def _document(entries: list[dict[str, Any]]) -> Response:
     mark_public()
     return _json(
         {
-            "$schema": url_for("registry.schema", _external=True),
+            "$schema": absolute_url("registry.schema"),
             "schema_version": SCHEMA_VERSION,
             "publisher": {
                 "name": current_app.config["SETTINGS"].municipality,
-                "url": url_for("registry.register", _external=True),
+                "url": absolute_url("registry.register"),
             },
             "generated_at": utcnow().isoformat().replace("+00:00", "Z"),
             "algorithms": _linked(entries),
@@ -80,7 +80,7 @@ def model_card_json(name: str) -> Response:
 @bp.get("/algoritmer.schema.json")
 def schema() -> Response:
     mark_public()
-    return _json(register_schema(url_for("registry.schema", _external=True)))
+    return _json(register_schema(absolute_url("registry.schema")))
 
 
 @bp.app_template_filter("isodate")
