@@ -9,11 +9,14 @@ the portal in werkzeug on 127.0.0.1 with its own committed SQLite file of demo c
 
 from __future__ import annotations
 
+import io
+import json
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+import pikepdf
 import pytest
 from conftest import AXE, demo_login, oidc_portal_server, serve
 from factories_cases import SeededDatabase, bodies_of, seed_database_file
@@ -148,6 +151,17 @@ def test_caseworker_handles_a_case_and_the_citizen_sees_it(
     page.get_by_role("button", name="Gem vurderingen").click()
     page.wait_for_url(re.compile(r".*#staff-oversight$"))
     assert page.locator("#oversight-table").get_by_text("Borgeren er begyndt i job.").is_visible()
+
+    # The letter attachment, from the link on the case page, with the caseworker's login.
+    link = page.get_by_role("link", name="Hent bilaget på dansk (PDF)")
+    pdf = page.request.get(base + link.get_attribute("href"))
+    assert (pdf.status, pdf.headers["content-type"]) == (200, "application/pdf")
+    with pikepdf.open(io.BytesIO(pdf.body())) as document:
+        embedded = document.attachments["forklaring.json"].get_file().read_bytes()
+        code = json.loads(embedded)["verification"]["code"]
+    page.goto(f"{base}/bekraeft/{code}")
+    assert page.get_by_text("Bilaget er ægte").first.is_visible()
+    page.goto(case_url)
 
     # The citizen's request: answered.
     page.get_by_role("link", name="Borgernes anmodninger").first.click()
