@@ -201,7 +201,7 @@ def test_0004_moves_the_existing_chain_into_audit_seal_and_back(committed_databa
         engine.dispose()
 
 
-def test_0006_gives_webhook_secrets_a_row_key_and_old_secrets_stay_usable(
+def test_0009_gives_webhook_secrets_a_row_key_and_old_secrets_stay_usable(
     committed_database_url,
 ) -> None:
     """Secrets stored before 0006 (ciphertext without a place) get a random unique
