@@ -1,4 +1,4 @@
-"""Explanations on a real Celery worker process (Redis broker, db 5).
+"""Explanations on a real Celery worker process (Redis broker, a database of its own).
 
 The web side is the app with ``worker="celery"``; the worker is ``celery -A
 portal.decisions.tasks worker --pool=solo -c 1`` in a subprocess with the same ``PORTAL_*``
@@ -35,7 +35,9 @@ from portal.registry import admin
 pytestmark = [pytest.mark.slow, pytest.mark.redis]
 
 ROOT = Path(__file__).resolve().parents[2]
-BROKER = "redis://127.0.0.1:6379/5"
+# A Redis database of this run's own (8-15): another run's worker on the same machine
+# would otherwise take this run's tasks and explain them against its own database.
+BROKER = f"redis://127.0.0.1:6379/{8 + os.getpid() % 8}"
 WAIT_SECONDS = 60
 
 
@@ -189,7 +191,8 @@ def test_broker_down_still_answers_202_and_the_sweeper_dispatches_later(setup):
     response = post(down, setup["secret"], setup["bodies"][1], "celery-2")
     elapsed = time.monotonic() - started
     assert response.status_code == 202, response.get_json()
-    assert elapsed < 3, f"the POST took {elapsed:.1f} s with the broker down"
+    # Not a speed figure: a POST waiting on broker retries would take minutes.
+    assert elapsed < 20, f"the POST took {elapsed:.1f} s with the broker down"
     public_id = response.get_json()["id"]
     time.sleep(1)  # the worker is running: nothing must reach it
     status, _, job = state(setup["app"], public_id)
