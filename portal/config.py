@@ -142,6 +142,13 @@ class Settings:
     job_redispatch_seconds: int = 60
     # Compute a counterfactual ("what could have changed the result") with each explanation.
     explanation_counterfactuals: bool = True
+    # --- supervision dashboards (portal/supervision) ---
+    # The worker adds new decisions to the dashboards' aggregates this often (seconds), and
+    # verifies the audit chain (as `audit verify`) for the dashboard this often.
+    supervision_aggregate_seconds: int = 60
+    supervision_verify_seconds: int = 3600
+    # A group with fewer decisions is shown with a warning and not judged (fairness, drift).
+    supervision_min_group_size: int = 30
 
     @property
     def production(self) -> bool:
@@ -212,6 +219,12 @@ class Settings:
             problems.append("PORTAL_REQUEST_RESPONSE_DAYS must be between 1 and 30")
         if not 1 <= self.accessibility_response_workdays <= 10:
             problems.append("PORTAL_ACCESSIBILITY_RESPONSE_WORKDAYS must be between 1 and 10")
+        if self.supervision_aggregate_seconds < 1 or self.supervision_verify_seconds < 1:
+            problems.append(
+                "PORTAL_SUPERVISION_AGGREGATE_SECONDS and _VERIFY_SECONDS must be at least 1"
+            )
+        if self.supervision_min_group_size < 1:
+            problems.append("PORTAL_SUPERVISION_MIN_GROUP_SIZE must be at least 1")
         problems.extend(_encryption_key_problems(self.encryption_key, self.production))
         problems.extend(_auth_problems(self))
         if problems:

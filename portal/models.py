@@ -7,24 +7,44 @@ from portal.decisions.models import Decision, Delivery, Explanation, Job
 from portal.letters.models import LetterAttachment, OversightRecord
 from portal.oversight.models import AuditCheckpoint, AuditEvent, AuditSeal
 from portal.registry.models import ModelArtifact, ModelVersion, System, WebhookSecret
+from portal.supervision.models import (
+    ChainCheck,
+    DecisionOutcome,
+    DriftReference,
+    FeatureBin,
+    GroupCell,
+    ModelWeek,
+    RateCell,
+    SupervisionReport,
+    SupervisionWatermark,
+)
 
 __all__ = [
     "AuditCheckpoint",
     "AuditEvent",
     "AuditSeal",
     "Base",
+    "ChainCheck",
     "CitizenAccount",
     "CitizenRequest",
     "Decision",
+    "DecisionOutcome",
     "Delivery",
+    "DriftReference",
     "Explanation",
+    "FeatureBin",
+    "GroupCell",
     "Job",
     "LetterAttachment",
     "ModelArtifact",
     "ModelVersion",
+    "ModelWeek",
     "OversightRecord",
+    "RateCell",
     "ServerSession",
     "StaffPrincipal",
+    "SupervisionReport",
+    "SupervisionWatermark",
     "System",
     "WebhookSecret",
 ]

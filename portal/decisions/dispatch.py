@@ -29,6 +29,7 @@ from portal.db import Database, utcnow
 from portal.decisions.inprocess import InProcessWorker
 from portal.decisions.worker import WorkerOptions
 from portal.oversight.sealer import PeriodicSealer
+from portal.supervision.aggregates import PeriodicSupervision
 
 log = logging.getLogger(__name__)
 _EXTENSION = "portal.dispatcher"
@@ -101,6 +102,8 @@ def from_settings(settings: Any, db: Database) -> Dispatcher:
         worker = InProcessWorker(db, options, settings.worker_poll_ms / 1000)
         # The audit sealer rides on the worker's thread (with Celery: a beat task).
         worker.periodic.append(PeriodicSealer.from_settings(db, settings))
+        # So do the supervision aggregates and the chain's verification (portal/supervision).
+        worker.periodic.append(PeriodicSupervision(db, settings))
         return InProcessDispatcher(worker)
     if settings.worker == "celery":
         return CeleryDispatcher(db, settings.celery_broker_url)

@@ -27,6 +27,7 @@ from portal.db import Database, utcnow
 from portal.decisions.models import JOB_KINDS, Job
 from portal.decisions.worker import WorkerOptions, run_due
 from portal.oversight.tasks import register_audit_sealer
+from portal.supervision.tasks import register_supervision
 
 log = logging.getLogger(__name__)
 EXPLAIN_TASK = "portal.explain"
@@ -161,6 +162,8 @@ def _configure_from_environment(sender: Celery, **_: Any) -> None:
 
 # The audit sealer's periodic task and its celery beat entry (portal.oversight.tasks).
 register_audit_sealer(celery, _database)
+# The supervision aggregates and the chain's verification (portal.supervision.tasks).
+register_supervision(celery, _database)
 
 
 @celery.task(name=EXPLAIN_TASK, acks_late=True)
