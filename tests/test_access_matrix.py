@@ -46,6 +46,7 @@ from portal.crypto import lookup_key
 from portal.decisions.models import Decision
 from portal.registry import admin
 from portal.registry.models import ModelVersion
+from portal.supervision.models import DecisionOutcome
 
 CITIZENS = ("citizen", "other_citizen", "citizen_without_cases")
 STAFF = ("caseworker", "other_unit_caseworker", "auditor", "admin")
@@ -104,6 +105,21 @@ class Route:
 
 
 CASE_REDIRECT = Expect(303, "/mine-sager/{case}")
+FORBIDDEN = Expect(403)
+
+
+def auditor_page() -> dict[str, Expect]:
+    """The supervision dashboards: auditors and administrators; other staff and citizens
+    403; a visitor without a session (signed or not) goes to the login page."""
+    return {
+        **everyone(FORBIDDEN),
+        "anonymous": LOGIN,
+        "machine": LOGIN,
+        "auditor": OK,
+        "admin": OK,
+    }
+
+
 ROUTES = [
     # --- public pages
     Route("GET", "/", everyone(OK)),
@@ -150,11 +166,23 @@ ROUTES = [
     Route("GET", "/mine-data.json", citizen_page(OK, OK)),
     Route("GET", "/mine-data.pdf", citizen_page(OK, OK)),
     Route("GET", "/mine-data/log", citizen_page(OK, OK)),
+    # --- the auditors' dashboards
+    Route("GET", "/tilsyn", auditor_page()),
+    Route("GET", "/tilsyn/<name>/<version>/retfaerdighed", auditor_page()),
+    Route("GET", "/tilsyn/<name>/<version>/drift", auditor_page()),
+    Route("GET", "/tilsyn/<name>/<version>/omgoerelser", auditor_page()),
     # --- the machine API
     Route("GET", "/api/v1/openapi.json", everyone(OK)),
     Route("POST", "/api/v1/decisions", signed_only(Expect(202)), body="decision", stores=Decision),
     Route("POST", "/api/v1/decisions/batch", signed_only(OK), body="batch", stores=Decision),
     Route("GET", "/api/v1/decisions/<public_id>", signed_only(OK)),
+    Route(
+        "POST",
+        "/api/v1/decisions/<public_id>/outcome",
+        signed_only(Expect(201)),
+        body="outcome",
+        stores=DecisionOutcome,
+    ),
     Route("POST", "/api/v1/models", signed_only(Expect(201)), body="model", stores=ModelVersion),
     Route("POST", "/api/v1/models/<name>/<version>/activate", signed_only(OK)),
     Route("POST", "/api/v1/models/<name>/<version>/retire", signed_only(OK)),
@@ -273,6 +301,8 @@ def _body(kind: str | None, world: World) -> tuple[bytes, str | None]:
         return urlencode(fields).encode(), "application/x-www-form-urlencoded"
     if kind == "decision":
         return json.dumps(_decision_body(world)).encode(), "application/json"
+    if kind == "outcome":
+        return json.dumps({"actual_positive": True}).encode(), "application/json"
     if kind == "batch":
         items = [{"id": "matrix-1", **_decision_body(world)}]
         return json.dumps({"items": items}).encode(), "application/json"
