@@ -11,10 +11,10 @@ from sqlalchemy import func, select, text
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "api"))
 
-from api_support import decision_body, make_sender, SignedClient  # noqa: E402
+from api_support import SignedClient, decision_body, make_sender
 
-from portal.decisions.models import Decision  # noqa: E402
-from portal.supervision.models import DecisionOutcome  # noqa: E402
+from portal.decisions.models import Decision
+from portal.supervision.models import DecisionOutcome
 
 
 @pytest.fixture
