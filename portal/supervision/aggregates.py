@@ -56,7 +56,7 @@ from portal.supervision.models import (
 )
 
 log = logging.getLogger("portal.supervision")
-BATCH_SIZE = 5000
+BATCH_SIZE = 10_000
 SETTLE_SECONDS = 10
 _LOCK = 804_153  # the aggregation job's advisory lock (PostgreSQL); no request takes it
 SENSITIVE_TOP = "sensitive-top-contributor"
@@ -454,6 +454,7 @@ def _settled(rows: Sequence[Any], cutoff: dt.datetime) -> list[Any]:
 
 @dataclass(frozen=True)
 class RoundResult:
+    models: frozenset[int] = frozenset()
     decisions: int = 0
     outcomes: int = 0
     explanations: int = 0
@@ -472,9 +473,11 @@ def aggregate_pending(
     now: dt.datetime | None = None,
     batch_size: int = BATCH_SIZE,
     settle_seconds: float = SETTLE_SECONDS,
+    refresh: bool = True,
 ) -> RoundResult:
     """Count up to ``batch_size`` new rows of each source into the aggregates and remake
-    the reports of the model versions touched. Flushes; the caller commits."""
+    the reports of the model versions touched (unless ``refresh`` is False: the caller
+    does it, see ``aggregate_all``). Flushes; the caller commits."""
     if session.get_bind().dialect.name == "postgresql" and not session.scalar(
         select(func.pg_try_advisory_xact_lock(_LOCK))
     ):
@@ -561,10 +564,11 @@ def aggregate_pending(
     advance(review_mark, requests)
 
     _write(session, tally)
-    if tally.models:
+    if tally.models and refresh:
         refresh_reports(session, tally.models, min_group_size=min_group_size, now=now)
     session.flush()
     return RoundResult(
+        models=frozenset(tally.models),
         decisions=len(decisions),
         outcomes=len(outcomes),
         explanations=len(explanations),
@@ -575,15 +579,22 @@ def aggregate_pending(
 def aggregate_all(
     db: Database, *, min_group_size: int, max_rounds: int = 100_000, **options: Any
 ) -> int:
-    """Rounds, each in its own transaction, until nothing new is left; returns the rows
-    counted."""
+    """Rounds, each in its own transaction, until nothing new is left, then the reports of
+    the model versions touched (once, not per round); returns the rows counted."""
     total = 0
+    touched: set[int] = set()
     for _ in range(max_rounds):
         with db.transaction() as session:
-            result = aggregate_pending(session, min_group_size=min_group_size, **options)
+            result = aggregate_pending(
+                session, min_group_size=min_group_size, refresh=False, **options
+            )
         total += result.total
+        touched |= result.models
         if result.skipped or not result.total:
             break
+    if touched:
+        with db.transaction() as session:
+            refresh_reports(session, touched, min_group_size=min_group_size, now=utcnow())
     return total
 
 
