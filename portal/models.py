@@ -10,7 +10,6 @@ from portal.registry.models import ModelArtifact, ModelVersion, System, WebhookS
 from portal.supervision.models import (
     ChainCheck,
     DecisionOutcome,
-    DriftReference,
     FeatureBin,
     GroupCell,
     ModelWeek,
@@ -30,7 +29,6 @@ __all__ = [
     "Decision",
     "DecisionOutcome",
     "Delivery",
-    "DriftReference",
     "Explanation",
     "FeatureBin",
     "GroupCell",

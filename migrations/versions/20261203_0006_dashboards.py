@@ -46,26 +46,6 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("name", name=op.f("pk_supervision_watermark")),
     )
     op.create_table(
-        "supervision_drift_reference",
-        sa.Column("id", sa.Integer(), nullable=False),
-        sa.Column("model_version_id", sa.Integer(), nullable=False),
-        sa.Column("feature", sa.String(length=100), nullable=False),
-        sa.Column("kind", sa.String(length=20), nullable=False),
-        sa.Column("bins", sa.JSON(), nullable=False),
-        sa.Column("counts", sa.JSON(), nullable=False),
-        sa.ForeignKeyConstraint(
-            ["model_version_id"],
-            ["model_version.id"],
-            name=op.f("fk_supervision_drift_reference_model_version_id_model_version"),
-        ),
-        sa.PrimaryKeyConstraint("id", name=op.f("pk_supervision_drift_reference")),
-        sa.UniqueConstraint(
-            "model_version_id",
-            "feature",
-            name=op.f("uq_supervision_drift_reference_model_version_id_feature"),
-        ),
-    )
-    op.create_table(
         "supervision_feature_bin",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("model_version_id", sa.Integer(), nullable=False),
@@ -200,6 +180,5 @@ def downgrade() -> None:
     op.drop_table("supervision_model_week")
     op.drop_table("supervision_group_cell")
     op.drop_table("supervision_feature_bin")
-    op.drop_table("supervision_drift_reference")
     op.drop_table("supervision_watermark")
     op.drop_table("supervision_chain_check")

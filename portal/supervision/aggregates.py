@@ -18,9 +18,14 @@ the aggregates (a handful of rows each). A page view only reads the reports and 
 
 Ids become visible in commit order, not id order (PostgreSQL): a round stops before the
 first row younger than ``settle_seconds``, so that a lower id still in an open transaction
-cannot be passed by (the portal's transactions last well under a second). Two rounds at
-once would count twice: on PostgreSQL a round that finds another at work (an advisory
-lock) skips; on SQLite a round is one write transaction.
+cannot be passed by (the portal's transactions last well under a second).
+
+A round reads and counts without a lock (``collect``; on SQLite a deferred transaction, so
+ingest never waits for the counting), then writes in a short transaction (``apply``) that
+first checks the watermarks are still those it started from: a round that lost a race to
+another one writes nothing (and on PostgreSQL a round that finds another at work, an
+advisory lock, skips), so nothing is counted twice. The reports are likewise made from a
+read and stored in a short write, never replaced by one made from older counts.
 """
 
 from __future__ import annotations
@@ -46,7 +51,6 @@ from portal.supervision.fairness import Cell, fairness_report
 from portal.supervision.models import (
     UNKNOWN,
     DecisionOutcome,
-    DriftReference,
     FeatureBin,
     GroupCell,
     ModelWeek,
@@ -115,7 +119,7 @@ def band_label(edges: Sequence[float], value: float) -> str:
 
 
 def model_context(session: Session, model_version_id: int) -> ModelContext:
-    """The context of a model version; its reference bins are stored the first time."""
+    """The context of a model version (read only; cached per process)."""
     cached = _CONTEXTS.get(model_version_id)
     if cached is not None:
         return cached
@@ -132,30 +136,14 @@ def model_context(session: Session, model_version_id: int) -> ModelContext:
         background, _problems = parse_background(manifest, background_bytes, "")
         if background is not None:
             columns = background.columns
-    stored = session.scalars(
-        select(DriftReference).where(DriftReference.model_version_id == model_version_id)
-    ).all()
-    references = {
-        r.feature: drift.Reference(r.feature, r.kind, list(r.bins), list(r.counts)) for r in stored
-    }
-    if not stored and columns:
-        for spec in manifest.features:
-            if spec.type == "date" or spec.key not in columns:
-                continue
+    # The background never changes, so neither do its bins: made again in each process
+    # (deterministic), never stored, and the job's reads need no write.
+    references = {}
+    for spec in manifest.features:
+        if spec.type != "date" and spec.key in columns:
             reference = drift.reference_bins(spec, columns[spec.key])
-            if reference is None:
-                continue
-            references[spec.key] = reference
-            session.add(
-                DriftReference(
-                    model_version_id=model_version_id,
-                    feature=spec.key,
-                    kind=reference.kind,
-                    bins=reference.bins,
-                    counts=reference.counts,
-                )
-            )
-        session.flush()
+            if reference is not None:
+                references[spec.key] = reference
     sensitive = [s for s in manifest.features if s.sensitive or s.special_category]
     bands = {
         s.key: _band_edges(s, columns.get(s.key))
@@ -366,10 +354,14 @@ def _write(session: Session, tally: Tally) -> None:
 # --- reports ----------------------------------------------------------------------------------
 
 
-def refresh_reports(
-    session: Session, model_ids: Iterable[int], *, min_group_size: int, now: dt.datetime
-) -> None:
-    """Make the fairness and drift reports of these model versions again."""
+def compute_reports(
+    session: Session, model_ids: Iterable[int], *, min_group_size: int
+) -> dict[tuple[int, str], dict[str, Any]]:
+    """The fairness and drift reports of these model versions, from the aggregates (reads
+    only). Each carries ``as_of``, the sum of the watermarks it was made at: a report is
+    never replaced by one made from older counts (``store_reports``)."""
+    as_of = sum(_marks(session).values())
+    reports: dict[tuple[int, str], dict[str, Any]] = {}
     for model_id in sorted(set(model_ids)):
         context = model_context(session, model_id)
         cells = [
@@ -408,38 +400,46 @@ def refresh_reports(
             if s.key in context.references
         ]
         drift_body = drift.drift_report(ordered, bins, weeks, min_count=min_group_size)
-        for kind, body in (("fairness", fairness), ("drift", drift_body)):
-            _upsert_report(session, model_id, kind, body, now)
+        reports[(model_id, "fairness")] = {**fairness, "as_of": as_of}
+        reports[(model_id, "drift")] = {**drift_body, "as_of": as_of}
+    return reports
 
 
-def _upsert_report(
-    session: Session, model_id: int, kind: str, body: dict[str, Any], now: dt.datetime
+def store_reports(
+    session: Session, reports: dict[tuple[int, str], dict[str, Any]], *, now: dt.datetime
 ) -> None:
-    report = session.scalar(
-        select(SupervisionReport).where(
-            SupervisionReport.model_version_id == model_id, SupervisionReport.kind == kind
+    """Insert or replace the reports (a short write), unless the stored one is newer."""
+    for (model_id, kind), body in reports.items():
+        report = session.scalar(
+            select(SupervisionReport).where(
+                SupervisionReport.model_version_id == model_id, SupervisionReport.kind == kind
+            )
         )
-    )
-    if report is None:
-        session.add(
-            SupervisionReport(model_version_id=model_id, kind=kind, body=body, computed_at=now)
-        )
-    else:
-        report.body = body
-        report.computed_at = now
+        if report is None:
+            session.add(
+                SupervisionReport(model_version_id=model_id, kind=kind, body=body, computed_at=now)
+            )
+        elif report.body.get("as_of", -1) <= body["as_of"]:
+            report.body = body
+            report.computed_at = now
     session.flush()
+
+
+def refresh_reports(
+    session: Session, model_ids: Iterable[int], *, min_group_size: int, now: dt.datetime
+) -> None:
+    """Make the reports of these model versions again, in one session."""
+    store_reports(
+        session, compute_reports(session, model_ids, min_group_size=min_group_size), now=now
+    )
 
 
 # --- one round --------------------------------------------------------------------------------
 
 
-def _watermark(session: Session, name: str) -> SupervisionWatermark:
-    mark = session.get(SupervisionWatermark, name)
-    if mark is None:
-        mark = SupervisionWatermark(name=name, last_id=0)
-        session.add(mark)
-        session.flush()
-    return mark
+def _marks(session: Session) -> dict[str, int]:
+    rows = session.execute(select(SupervisionWatermark.name, SupervisionWatermark.last_id)).all()
+    return {name: 0 for name in SOURCES} | {name: last_id for name, last_id in rows}
 
 
 def _settled(rows: Sequence[Any], cutoff: dt.datetime) -> list[Any]:
@@ -450,6 +450,9 @@ def _settled(rows: Sequence[Any], cutoff: dt.datetime) -> list[Any]:
             break
         out.append(row)
     return out
+
+
+SOURCES = ("decision", "outcome", "explanation", "review")
 
 
 @dataclass(frozen=True)
@@ -466,42 +469,43 @@ class RoundResult:
         return self.decisions + self.outcomes + self.explanations + self.reviews
 
 
-def aggregate_pending(
+@dataclass
+class Batch:
+    """What one round read and counted: the watermarks it started from and reached."""
+
+    start: dict[str, int]
+    reached: dict[str, int]
+    tally: Tally
+    result: RoundResult
+
+
+def collect(
     session: Session,
     *,
-    min_group_size: int,
-    now: dt.datetime | None = None,
+    now: dt.datetime,
     batch_size: int = BATCH_SIZE,
     settle_seconds: float = SETTLE_SECONDS,
-    refresh: bool = True,
-) -> RoundResult:
-    """Count up to ``batch_size`` new rows of each source into the aggregates and remake
-    the reports of the model versions touched (unless ``refresh`` is False: the caller
-    does it, see ``aggregate_all``). Flushes; the caller commits."""
-    if session.get_bind().dialect.name == "postgresql" and not session.scalar(
-        select(func.pg_try_advisory_xact_lock(_LOCK))
-    ):
-        return RoundResult(skipped=True)
-    now = now or utcnow()
+) -> Batch:
+    """Read up to ``batch_size`` new rows of each source after its watermark and count
+    them; only reads (on SQLite in a deferred transaction: ingest is not held up)."""
     cutoff = now - dt.timedelta(seconds=settle_seconds)
+    start = _marks(session)
+    reached = dict(start)
     tally = Tally()
     decided = Decision.__table__.c  # type: ignore[attr-defined]
 
     def new_rows(name: str, table: Any, columns: Sequence[Any], at: Any, *joined: Any) -> Any:
-        """The settled rows of ``table`` after its watermark, and the watermark."""
-        mark = _watermark(session, name)
         query = select(table.id, at.label("at"), *columns)
         if joined:
             query = query.join(Decision, Decision.id == table.decision_id)
-        query = query.where(table.id > mark.last_id).order_by(table.id).limit(batch_size)
-        return _settled(session.execute(query).all(), cutoff), mark
+        query = query.where(table.id > start[name]).order_by(table.id).limit(batch_size)
+        return _settled(session.execute(query).all(), cutoff)
 
-    def advance(mark: SupervisionWatermark, rows: Sequence[Any]) -> None:
+    def advance(name: str, rows: Sequence[Any]) -> None:
         if rows:
-            mark.last_id = rows[-1].id
-            mark.updated_at = now
+            reached[name] = rows[-1].id
 
-    decisions, mark = new_rows(
+    decisions = new_rows(
         "decision",
         decided,
         [
@@ -517,10 +521,10 @@ def aggregate_pending(
         decided.received_at,
     )
     _count_decisions(session, tally, decisions)
-    advance(mark, decisions)
-    decisions_done = mark.last_id
+    advance("decision", decisions)
 
-    outcome_rows, outcome_mark = new_rows(
+    outcomes = []
+    for row in new_rows(
         "outcome",
         DecisionOutcome,
         [
@@ -533,17 +537,14 @@ def aggregate_pending(
         ],
         DecisionOutcome.reported_at,
         "join",
-    )
-    # an outcome waits until its decision is counted
-    outcomes = []
-    for row in outcome_rows:
-        if row.decision_id > decisions_done:
-            break
+    ):
+        if row.decision_id > reached["decision"]:
+            break  # an outcome waits until its decision is counted
         outcomes.append(row)
     _count_outcomes(session, tally, outcomes)
-    advance(outcome_mark, outcomes)
+    advance("outcome", outcomes)
 
-    explanations, explained_mark = new_rows(
+    explanations = new_rows(
         "explanation",
         Explanation,
         [Explanation.flags, decided.model_version_id, decided.decided_at],
@@ -551,9 +552,9 @@ def aggregate_pending(
         "join",
     )
     _count_explanations(tally, explanations)
-    advance(explained_mark, explanations)
+    advance("explanation", explanations)
 
-    requests, review_mark = new_rows(
+    requests = new_rows(
         "review",
         CitizenRequest,
         [CitizenRequest.kind, decided.model_version_id, decided.decided_by, decided.decided_at],
@@ -561,40 +562,91 @@ def aggregate_pending(
         "join",
     )
     _count_reviews(tally, [r for r in requests if r.kind == "human-review"])
-    advance(review_mark, requests)
-
-    _write(session, tally)
-    if tally.models and refresh:
-        refresh_reports(session, tally.models, min_group_size=min_group_size, now=now)
-    session.flush()
-    return RoundResult(
+    advance("review", requests)
+    result = RoundResult(
         models=frozenset(tally.models),
         decisions=len(decisions),
         outcomes=len(outcomes),
         explanations=len(explanations),
         reviews=len(requests),
     )
+    return Batch(start, reached, tally, result)
+
+
+def apply(session: Session, batch: Batch, *, now: dt.datetime) -> bool:
+    """Add a collected batch to the aggregates and move the watermarks, in the caller's
+    (short, writing) transaction; False, writing nothing, when another run moved the
+    watermarks since the batch was read or is at work now (PostgreSQL)."""
+    if session.get_bind().dialect.name == "postgresql" and not session.scalar(
+        select(func.pg_try_advisory_xact_lock(_LOCK))
+    ):
+        return False
+    if _marks(session) != batch.start:
+        return False
+    _write(session, batch.tally)
+    for name, last_id in batch.reached.items():
+        if last_id == batch.start[name]:
+            continue
+        mark = session.get(SupervisionWatermark, name)
+        if mark is None:
+            session.add(SupervisionWatermark(name=name, last_id=last_id, updated_at=now))
+        else:
+            mark.last_id = last_id
+            mark.updated_at = now
+    session.flush()
+    return True
+
+
+def aggregate_pending(
+    session: Session,
+    *,
+    min_group_size: int,
+    now: dt.datetime | None = None,
+    batch_size: int = BATCH_SIZE,
+    settle_seconds: float = SETTLE_SECONDS,
+) -> RoundResult:
+    """One round in one session: collect, apply, and remake the reports of the model
+    versions touched. Flushes; the caller commits."""
+    now = now or utcnow()
+    batch = collect(session, now=now, batch_size=batch_size, settle_seconds=settle_seconds)
+    if not batch.result.total:
+        return batch.result
+    if not apply(session, batch, now=now):
+        return RoundResult(skipped=True)
+    refresh_reports(session, batch.result.models, min_group_size=min_group_size, now=now)
+    return batch.result
 
 
 def aggregate_all(
-    db: Database, *, min_group_size: int, max_rounds: int = 100_000, **options: Any
+    db: Database,
+    *,
+    min_group_size: int,
+    max_rounds: int = 100_000,
+    batch_size: int = BATCH_SIZE,
+    settle_seconds: float = SETTLE_SECONDS,
 ) -> int:
-    """Rounds, each in its own transaction, until nothing new is left, then the reports of
-    the model versions touched (once, not per round); returns the rows counted."""
+    """Rounds until nothing new is left, each read without a lock and written in a short
+    transaction of its own; then the reports of the model versions touched (once, not per
+    round). Returns the rows counted."""
     total = 0
     touched: set[int] = set()
     for _ in range(max_rounds):
-        with db.transaction() as session:
-            result = aggregate_pending(
-                session, min_group_size=min_group_size, refresh=False, **options
-            )
-        total += result.total
-        touched |= result.models
-        if result.skipped or not result.total:
+        now = utcnow()
+        with db.reading() as session:
+            batch = collect(session, now=now, batch_size=batch_size, settle_seconds=settle_seconds)
+        if not batch.result.total:
             break
-    if touched:
         with db.transaction() as session:
-            refresh_reports(session, touched, min_group_size=min_group_size, now=utcnow())
+            applied = apply(session, batch, now=now)
+        if not applied:  # another run is at it: it counts these rows
+            break
+        total += batch.result.total
+        touched |= batch.result.models
+    if touched:
+        with db.reading() as session:
+            reports = compute_reports(session, touched, min_group_size=min_group_size)
+        with db.transaction() as session:
+            store_reports(session, reports, now=utcnow())
     return total
 
 

@@ -62,7 +62,7 @@ class GroupCell(Base):
 
 class FeatureBin(Base):
     """Decisions of one model version in one ISO week whose value of ``feature`` fell in
-    ``bin`` of the feature's reference bins (``DriftReference``)."""
+    ``bin`` of the feature's reference bins (``portal.supervision.drift``)."""
 
     __tablename__ = "supervision_feature_bin"
     __table_args__ = (UniqueConstraint("model_version_id", "feature", "week", "bin"),)
@@ -73,23 +73,6 @@ class FeatureBin(Base):
     week: Mapped[str] = mapped_column(String(8))  # ISO week, e.g. 2026-W21
     bin: Mapped[int]
     decisions: Mapped[int]
-
-
-class DriftReference(Base):
-    """A feature's bins and the registered background's counts in them (made once per
-    model version from its background CSV)."""
-
-    __tablename__ = "supervision_drift_reference"
-    __table_args__ = (UniqueConstraint("model_version_id", "feature"),)
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    model_version_id: Mapped[int] = mapped_column(ForeignKey("model_version.id"))
-    feature: Mapped[str] = mapped_column(String(100))
-    kind: Mapped[str] = mapped_column(String(20))  # numeric | category
-    # numeric: the bin edges (bin 0 below the background's minimum, the last one above its
-    # maximum); category: the categories (the last bin: a value not in the background)
-    bins: Mapped[list[Any]]
-    counts: Mapped[list[Any]]
 
 
 class ModelWeek(Base):

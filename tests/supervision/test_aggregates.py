@@ -156,3 +156,32 @@ def test_overrides_reviews_and_top_contributors_are_counted(
     )
     body = report(session, fair_model.id, "fairness")
     assert (body["explained"], body["sensitive_top"], body["sensitive_top_share"]) == (2, 1, 0.5)
+
+
+def test_a_round_that_lost_the_race_writes_nothing(session, fair_model, decide) -> None:
+    from portal.supervision.aggregates import apply, collect
+
+    decide(5)
+    now = dt.datetime(2026, 6, 1, tzinfo=dt.UTC)
+    first = collect(session, now=now, settle_seconds=0)
+    second = collect(session, now=now, settle_seconds=0)
+    assert apply(session, first, now=now)
+    assert not apply(session, second, now=now)  # read the same rows: already counted
+    total = session.scalar(
+        select(func.sum(ModelWeek.decisions)).where(ModelWeek.model_version_id == fair_model.id)
+    )
+    assert total == 5
+
+
+def test_aggregate_all_counts_committed_decisions_in_rounds(
+    app, session, fair_model, decide
+) -> None:
+    from portal.db_session import get_db
+    from portal.supervision.aggregates import aggregate_all
+
+    decide(25)
+    session.commit()  # the job reads in sessions of its own
+    counted = aggregate_all(get_db(app), min_group_size=30, batch_size=10, settle_seconds=0)
+    assert counted == 25
+    assert report(session, fair_model.id, "fairness")["as_of"] == 25
+    assert aggregate_all(get_db(app), min_group_size=30, settle_seconds=0) == 0
