@@ -7,8 +7,8 @@ route until it is added here), and every row is tried for every role:
 - ``citizen``: the citizen whose case it is; ``other_citizen``: a citizen with cases of
   their own; ``citizen_without_cases``;
 - ``caseworker`` of the unit responsible for the case; ``other_unit_caseworker``;
-  ``auditor``; ``admin`` (staff have no pages of their own yet; citizen pages are not
-  theirs: 404, as for a case that does not exist);
+  ``auditor``; ``admin`` (the dashboards at /tilsyn are theirs, 403 for everyone else
+  logged in; citizen pages are not staff's: 404, as for a case that does not exist);
 - ``machine``: the decision-support system that sent the case and registered its model,
   signing every request (Standard Webhooks) over the exact bytes it sends.
 
