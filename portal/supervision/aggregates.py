@@ -33,6 +33,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import time
+from bisect import bisect_right
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -113,7 +114,7 @@ def band_label(edges: Sequence[float], value: float) -> str:
         return f"> {edges[-1]:g}"
     if len(edges) == 1:
         return f"{edges[0]:g}"
-    i = min(int(np.searchsorted(edges[1:-1], value, side="right")), len(edges) - 2)
+    i = min(bisect_right(edges, value, 1, len(edges) - 1) - 1, len(edges) - 2)
     closing = "]" if i == len(edges) - 2 else ")"
     return f"[{edges[i]:g}, {edges[i + 1]:g}{closing}"
 

@@ -54,29 +54,22 @@ def _weighted(cells: Sequence[Cell]) -> tuple[Any, Any, Any, Any]:
 
 
 def _parity(cells: Sequence[Cell]) -> tuple[float, float]:
-    from fairlearn.metrics import (
-        MetricFrame,
-        demographic_parity_difference,
-        demographic_parity_ratio,
-        selection_rate,
-    )
+    """Demographic parity difference and ratio: the spread of the selection rates of one
+    ``MetricFrame`` (what fairlearn's ``demographic_parity_difference`` and ``_ratio``
+    compute, each building its own frame; one frame here costs a third)."""
+    from fairlearn.metrics import MetricFrame, selection_rate
 
     y_true, y_pred, groups, weight = _weighted(cells)
-    # MetricFrame first: it is what the two figures are made from (and checks the input)
-    MetricFrame(
+    frame = MetricFrame(
         metrics=selection_rate,
         y_true=y_true,
         y_pred=y_pred,
         sensitive_features=groups,
         sample_params={"sample_weight": weight},
     )
-    difference = demographic_parity_difference(
-        y_true, y_pred, sensitive_features=groups, sample_weight=weight
+    return float(frame.difference(method="between_groups")), float(
+        frame.ratio(method="between_groups")
     )
-    ratio = demographic_parity_ratio(
-        y_true, y_pred, sensitive_features=groups, sample_weight=weight
-    )
-    return float(difference), float(ratio)
 
 
 def _equalised_odds(cells: Sequence[Cell]) -> float:

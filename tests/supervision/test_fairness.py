@@ -101,3 +101,15 @@ def test_the_report_orders_manifest_attributes_first_and_counts_top_contributors
     assert [a["attribute"] for a in report["attributes"]] == ["koen", "aldersgruppe"]
     assert report["sensitive_top_share"] == 0.25
     assert report["flagged"] == []
+
+
+def test_number_bands_between_quartiles() -> None:
+    from portal.supervision.aggregates import band_label
+
+    edges = [18.0, 30.0, 42.0, 55.0, 67.0]
+    assert band_label(edges, 18) == "[18, 30)"
+    assert band_label(edges, 30) == "[30, 42)"
+    assert band_label(edges, 54.9) == "[42, 55)"
+    assert band_label(edges, 67) == "[55, 67]"
+    assert band_label(edges, 17) == "< 18"
+    assert band_label(edges, 70) == "> 67"
