@@ -7,10 +7,12 @@ backgrounds), bulk-inserts decisions of the unemployment model up to the size wi
 Core inserts (``executemany`` in chunks; 512 distinct feature sets encrypted once and
 reused, a third of them with a drifted value, the model output depending on a sensitive
 feature, a share of overrides), runs the worker's aggregation job over all of them
-(``aggregate_all``, timed: that is the worker's cost, paid once per decision), then asks
-for the fairness, drift and overview pages through the app (test client, logged-in
-auditor) and reports p50/p95 per page. The anchor is the 10,000-decision run in the same
-process; the pages read stored reports, so the ratio should stay near 1.
+(``aggregate_all``, timed: that is the worker's cost, paid once per decision); once every
+size is built, it asks for the fairness, drift and overview pages of each through the app
+(test client, logged-in auditor) and reports p50/p95 per page (``--reuse`` measures
+databases an earlier run built, without building them again). The anchor is the
+10,000-decision run in the same process; the pages read stored reports, so the ratio should
+stay near 1.
 
     .venv/bin/python bench/dashboards.py [--sizes 10000 1000000] [--requests 200]
         [--out bench/DASHBOARDS.md]
@@ -140,7 +142,9 @@ def bulk_insert(url: str, world: Any, total: int) -> float:
     return time.perf_counter() - started
 
 
-def measure(size: int, requests: int) -> dict[str, Any]:
+def build(size: int) -> tuple[str, dict[str, Any]]:
+    """A fresh database of ``size`` decisions, aggregated by the worker's job; its URL and
+    the timings."""
     from factories_cases import seed_demo_citizens
 
     from portal.supervision.aggregates import _CONTEXTS, aggregate_all
@@ -155,7 +159,6 @@ def measure(size: int, requests: int) -> dict[str, Any]:
     with database.transaction() as session:
         world = seed_demo_citizens(session, lookup_secret=LOOKUP)
         demo = session.execute(text("SELECT count(*) FROM decision")).scalar_one()
-        versions = {name: (v.name, v.version) for name, v in world.versions.items()}
     insert_seconds = bulk_insert(url, world, size - demo)
     _CONTEXTS.clear()
     started = time.perf_counter()
@@ -163,24 +166,33 @@ def measure(size: int, requests: int) -> dict[str, Any]:
     aggregate_seconds = time.perf_counter() - started
     with database.engine.begin() as conn:
         conn.execute(text("ANALYZE"))
-        total = conn.execute(text("SELECT count(*) FROM decision")).scalar_one()
+    database.engine.dispose()
+    return url, {
+        "counted": counted,
+        "insert_seconds": insert_seconds,
+        "aggregate_seconds": aggregate_seconds,
+    }
 
+
+def measure_pages(url: str, requests: int) -> dict[str, Any]:
+    """p50 and p95 of the fairness, drift and overview pages, as a logged-in auditor."""
+    app = create_app(overrides(url))
+    database = get_db(app)
+    with database.engine.begin() as conn:
+        total = conn.execute(text("SELECT count(*) FROM decision")).scalar_one()
+        name, version = conn.execute(
+            text("SELECT name, version FROM model_version WHERE name = :n"), {"n": MODEL}
+        ).one()
     principal = Principal("staff", None, None, 1, "auditor", "", "Bench")
     token = session_interface(app).create({"principal": principal_session_data(principal)})
     client = app.test_client()
     client.set_cookie(session_interface(app).cookie_name, token)
-    name, version = versions[MODEL]
     pages = {
         "fairness": f"/tilsyn/{name}/{version}/retfaerdighed",
         "drift": f"/tilsyn/{name}/{version}/drift",
         "overview": "/tilsyn",
     }
-    result: dict[str, Any] = {
-        "decisions": total,
-        "counted": counted,
-        "insert_seconds": insert_seconds,
-        "aggregate_seconds": aggregate_seconds,
-    }
+    result: dict[str, Any] = {"decisions": total}
     for label, path in pages.items():
         for _ in range(20):  # warm caches, templates, translations
             assert client.get(path).status_code == 200
@@ -201,8 +213,25 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 1_000_000])
     parser.add_argument("--requests", type=int, default=200)
     parser.add_argument("--out", type=Path)
+    parser.add_argument(
+        "--reuse",
+        nargs="+",
+        metavar="SQLITE_URL",
+        help="measure the pages of databases an earlier run built (its printed URLs), "
+        'instead of building them again (one per size, in order; "" builds that one)',
+    )
     args = parser.parse_args()
-    results = [measure(size, args.requests) for size in args.sizes]
+    built = []
+    for i, size in enumerate(args.sizes):
+        if args.reuse and i < len(args.reuse) and args.reuse[i]:
+            built.append(
+                (args.reuse[i], {"counted": 0, "insert_seconds": 0.0, "aggregate_seconds": 0.0})
+            )
+        else:
+            built.append(build(size))
+            print(f"built {size:,}: {built[-1][0]} {built[-1][1]}", flush=True)
+    # the pages of every size measured one after the other, after all building is done
+    results = [{**timings, **measure_pages(url, args.requests)} for url, timings in built]
     anchor = results[0]
     lines = [
         "| decisions | insert s | aggregation s (decisions/s) | fairness p50 / p95 ms | "
@@ -211,9 +240,9 @@ def main() -> None:
     ]
     for r in results:
         rate = r["counted"] / r["aggregate_seconds"] if r["aggregate_seconds"] else 0
+        built_here = f"{r['aggregate_seconds']:.1f} ({rate:,.0f})" if rate else "reused"
         lines.append(
-            f"| {r['decisions']:,} | {r['insert_seconds']:.1f} | "
-            f"{r['aggregate_seconds']:.1f} ({rate:,.0f}) | "
+            f"| {r['decisions']:,} | {r['insert_seconds']:.1f} | {built_here} | "
             f"{r['fairness'][0]:.1f} / {r['fairness'][1]:.1f} | "
             f"{r['drift'][0]:.1f} / {r['drift'][1]:.1f} | "
             f"{r['overview'][0]:.1f} / {r['overview'][1]:.1f} | "
