@@ -3,26 +3,65 @@ calls, with the official standardwebhooks library)."""
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
+import copy
+import datetime as dt
+import json
+import secrets
+from typing import Any
 
 import pytest
 from sqlalchemy import func, select, text
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "api"))
-
-from api_support import SignedClient, decision_body, make_sender
+from standardwebhooks import Webhook
 
 from portal.decisions.models import Decision
+from portal.registry import admin
 from portal.supervision.models import DecisionOutcome
 
 
-@pytest.fixture
-def api(session, client, model_version_factory):
-    from api_support import RICH_MANIFEST
+def decision_body(**changes: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "model": {"name": "tilsynstest", "version": "1"},
+        "case": {"reference": "2026-0187046", "title": {"da": "Tilbud om jobrettet indsats"}},
+        "subject": {"cpr": "0101901234"},
+        "features": {"ledighed_uger": 30, "koen": "k"},
+        "model_output": 0.73,
+        "decision": {
+            "outcome": {"da": "Du tilbydes et forløb med en jobkonsulent."},
+            "decided_by": "Jobcenter København, Team Vest",
+            "human_decided": True,
+            "followed_model": True,
+            "decided_at": "2026-05-21T10:00:00Z",
+        },
+    }
+    return {**copy.deepcopy(body), **changes}
 
-    model_version_factory(session, RICH_MANIFEST)
-    return SignedClient(client, make_sender(session, "fagsystem"))
+
+class SignedClient:
+    """Posts JSON signed with the standardwebhooks library, as a real sender would."""
+
+    def __init__(self, client: Any, session: Any, name: str) -> None:
+        system, self.secret = admin.create_system(session, name, "Enhed")
+        session.flush()
+        self.client, self.name = client, system.name
+
+    def post(self, path: str, body: Any) -> Any:
+        data = json.dumps(body)
+        webhook_id = f"msg_{secrets.token_hex(8)}"
+        at = dt.datetime.now(dt.UTC)
+        headers = {
+            "x-system": self.name,
+            "webhook-id": webhook_id,
+            "webhook-timestamp": str(int(at.timestamp())),
+            "webhook-signature": Webhook(self.secret).sign(webhook_id, at, data),
+        }
+        return self.client.post(
+            path, data=data.encode(), content_type="application/json", headers=headers
+        )
+
+
+@pytest.fixture
+def api(session, client, fair_model):
+    return SignedClient(client, session, "fagsystem")
 
 
 def outcomes(session) -> int:
@@ -68,7 +107,7 @@ def test_a_bad_outcome_body_is_refused_and_nothing_stored(session, api, body, co
 
 def test_another_systems_decision_is_not_found(session, client, api) -> None:
     public_id = sent(api)
-    stranger = SignedClient(client, make_sender(session, "andetsystem"))
+    stranger = SignedClient(client, session, "andetsystem")
     answer = stranger.post(f"/api/v1/decisions/{public_id}/outcome", {"actual_positive": True})
     assert answer.status_code == 404
     assert outcomes(session) == 0
