@@ -83,6 +83,10 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(letters_bp)
     app.register_blueprint(verify_bp)
 
+    from portal.supervision.views import bp as supervision_bp
+
+    app.register_blueprint(supervision_bp)
+
     from portal.api.views import bp as api_bp
 
     app.register_blueprint(api_bp)
@@ -104,3 +108,7 @@ def _register_cli(app: Flask) -> None:
     register_demo_cli(app)
     register_audit_cli(app)
     register_retention_cli(app)
+
+    from portal.supervision.cli import register as register_supervision_cli
+
+    register_supervision_cli(app)

@@ -185,6 +185,14 @@ class Settings:
     # Hours a PDF built by the worker can be downloaded; then it is deleted.
     pdf_export_hours: int = 24
 
+    # --- supervision dashboards (portal/supervision) ---
+    # The worker adds new decisions to the dashboards' aggregates this often (seconds), and
+    # verifies the audit chain (as `audit verify`) for the dashboard this often.
+    supervision_aggregate_seconds: int = 60
+    supervision_verify_seconds: int = 3600
+    # A group with fewer decisions is shown with a warning and not judged (fairness, drift).
+    supervision_min_group_size: int = 30
+
     @property
     def production(self) -> bool:
         return self.env == "production"
@@ -286,6 +294,9 @@ _RANGES: dict[str, tuple[int, int]] = {
     "request_response_days": (1, 30),
     "pdf_worker_decisions": (0, 100_000),
     "pdf_export_hours": (1, 168),
+    "supervision_aggregate_seconds": (1, 24 * 3600),
+    "supervision_verify_seconds": (1, 7 * 24 * 3600),
+    "supervision_min_group_size": (1, 100_000),
     "accessibility_response_workdays": (1, 10),
     "worker_poll_ms": (10, 60_000),
     "worker_batch_size": (1, 10_000),

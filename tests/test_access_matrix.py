@@ -10,7 +10,8 @@ route until it is added here), and every row is tried for every role:
   case and its requests do not exist for them: 404); ``auditor``; ``admin`` (citizen pages
   are not theirs: 404, as for a case that does not exist; the caseworker pages answer other
   roles 403, the administrator's overview is the admin's only; the letter attachment is
-  only the case unit's caseworker's, 404 for everyone else);
+  only the case unit's caseworker's, 404 for everyone else; the dashboards at /tilsyn are
+  the auditor's and the admin's, 403 for everyone else logged in);
 - ``machine``: the decision-support system that sent the case and registered its model,
   signing every request (Standard Webhooks) over the exact bytes it sends.
 
@@ -53,6 +54,7 @@ from portal.decisions.models import Decision
 from portal.letters.models import LetterAttachment, OversightRecord
 from portal.registry import admin
 from portal.registry.models import ModelVersion
+from portal.supervision.models import DecisionOutcome
 
 CITIZENS = ("citizen", "other_citizen", "citizen_without_cases")
 STAFF = ("caseworker", "other_unit_caseworker", "auditor", "admin")
@@ -129,6 +131,20 @@ class Route:
 
 
 CASE_REDIRECT = Expect(303, "/mine-sager/{case}")
+
+
+def auditor_page() -> dict[str, Expect]:
+    """The supervision dashboards: auditors and administrators; other staff and citizens
+    403; a visitor without a session (signed or not) goes to the login page."""
+    return {
+        **everyone(FORBIDDEN),
+        "anonymous": LOGIN,
+        "machine": LOGIN,
+        "auditor": OK,
+        "admin": OK,
+    }
+
+
 ROUTES = [
     # --- public pages
     Route("GET", "/", everyone(OK)),
@@ -210,11 +226,23 @@ ROUTES = [
     Route("GET", "/bekraeft", everyone(OK)),
     Route("GET", "/bekraeft/<code>", everyone(OK)),
     Route("POST", "/bekraeft", everyone(OK), body="verify-upload"),
+    # --- the auditors' dashboards
+    Route("GET", "/tilsyn", auditor_page()),
+    Route("GET", "/tilsyn/<name>/<version>/retfaerdighed", auditor_page()),
+    Route("GET", "/tilsyn/<name>/<version>/drift", auditor_page()),
+    Route("GET", "/tilsyn/<name>/<version>/omgoerelser", auditor_page()),
     # --- the machine API
     Route("GET", "/api/v1/openapi.json", everyone(OK)),
     Route("POST", "/api/v1/decisions", signed_only(Expect(202)), body="decision", stores=Decision),
     Route("POST", "/api/v1/decisions/batch", signed_only(OK), body="batch", stores=Decision),
     Route("GET", "/api/v1/decisions/<public_id>", signed_only(OK)),
+    Route(
+        "POST",
+        "/api/v1/decisions/<public_id>/outcome",
+        signed_only(Expect(201)),
+        body="outcome",
+        stores=DecisionOutcome,
+    ),
     Route("POST", "/api/v1/models", signed_only(Expect(201)), body="model", stores=ModelVersion),
     Route("POST", "/api/v1/models/<name>/<version>/activate", signed_only(OK)),
     Route("POST", "/api/v1/models/<name>/<version>/retire", signed_only(OK)),
@@ -364,6 +392,8 @@ def _body(kind: str | None, world: World) -> tuple[bytes, str | None]:
         return urlencode(fields).encode(), "application/x-www-form-urlencoded"
     if kind == "decision":
         return json.dumps(_decision_body(world)).encode(), "application/json"
+    if kind == "outcome":
+        return json.dumps({"actual_positive": True}).encode(), "application/json"
     if kind == "batch":
         items = [{"id": "matrix-1", **_decision_body(world)}]
         return json.dumps({"items": items}).encode(), "application/json"

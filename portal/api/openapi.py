@@ -75,7 +75,10 @@ def _errors(*statuses: int) -> dict[str, Any]:
             "(model-not-granted: it neither registered the version nor has been granted it)."
         ),
         404: "Not found, or not this system's.",
-        409: "Conflict (webhook-id-reused, model-version-exists, model-status-conflict).",
+        409: (
+            "Conflict (webhook-id-reused, model-version-exists, model-status-conflict, "
+            "outcome-already-reported)."
+        ),
         413: "Body too large (checked before the signature).",
         422: "Validation failed: every problem in `details`.",
         429: "Rate limited.",
@@ -110,6 +113,8 @@ def openapi_document() -> dict[str, Any]:
             (schemas.BatchResult, "serialization"),
             (schemas.DecisionStatus, "serialization"),
             (schemas.ModelRegistered, "serialization"),
+            (schemas.OutcomeIn, "validation"),
+            (schemas.OutcomeRecorded, "serialization"),
         ],
         ref_template=_REF,
     )
@@ -197,6 +202,31 @@ def openapi_document() -> dict[str, Any]:
                 "responses": {
                     "200": {"description": "The decision.", "content": _json("DecisionStatus")},
                     **_errors(400, 401, 403, 404, 413, 429),
+                },
+            }
+        },
+        "/api/v1/decisions/{id}/outcome": {
+            "post": {
+                "operationId": "reportOutcome",
+                "summary": "Report the real outcome of a decision you sent, once it is known.",
+                "description": (
+                    "For fairness monitoring (equalised odds): whether the real outcome was "
+                    "the model's positive class. Once per decision: the same outcome again "
+                    "gives the first answer with 200, another one 409 "
+                    "`outcome-already-reported`. Another system's decision: 404."
+                ),
+                "parameters": [
+                    *SIGNED_HEADERS,
+                    {"name": "id", "in": "path", "required": True, "schema": {"type": "string"}},
+                ],
+                "requestBody": {"required": True, "content": _json("OutcomeIn")},
+                "responses": {
+                    "201": {"description": "Recorded.", "content": _json("OutcomeRecorded")},
+                    "200": {
+                        "description": "The same outcome was reported before.",
+                        "content": _json("OutcomeRecorded"),
+                    },
+                    **_errors(400, 401, 403, 404, 409, 413, 422, 429),
                 },
             }
         },

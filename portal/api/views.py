@@ -159,6 +159,15 @@ def get_decision(public_id: str) -> Any:
     return jsonify(decision_status(request_session(), system, public_id))
 
 
+@bp.post("/decisions/<public_id>/outcome")
+def post_outcome(public_id: str) -> Any:
+    from portal.supervision.outcomes import report_outcome
+
+    body = read_body(_settings().max_webhook_bytes)
+    _, system = _signed(body)
+    return _answer(report_outcome(request_session(), system, public_id, parse_json(body)))
+
+
 def _model_body(model: ModelVersion) -> dict[str, Any]:
     return {
         "name": model.name,

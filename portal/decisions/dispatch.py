@@ -30,6 +30,7 @@ from portal.decisions.inprocess import InProcessWorker
 from portal.decisions.worker import WorkerOptions
 from portal.oversight.sealer import PeriodicSealer
 from portal.retention.worker import PeriodicRetention
+from portal.supervision.aggregates import PeriodicSupervision
 
 log = logging.getLogger(__name__)
 _EXTENSION = "portal.dispatcher"
@@ -103,6 +104,8 @@ def from_settings(settings: Any, db: Database) -> Dispatcher:
         # The audit sealer rides on the worker's thread (with Celery: a beat task).
         worker.periodic.append(PeriodicSealer.from_settings(db, settings))
         worker.periodic.append(PeriodicRetention.from_settings(db, settings))
+        # So do the supervision aggregates and the chain's verification (portal/supervision).
+        worker.periodic.append(PeriodicSupervision(db, settings))
         return InProcessDispatcher(worker)
     if settings.worker == "celery":
         return CeleryDispatcher(db, settings.celery_broker_url)

@@ -59,6 +59,9 @@ class Decision(Base):
     followed_model: Mapped[bool] = mapped_column(Boolean)
     # The decider's reason when they did not follow the model (text per language), if sent.
     decision_reason: Mapped[dict[str, Any] | None] = mapped_column(EncryptedJSON)
+    # Attributes sent for fairness monitoring only (``monitoring``): never given to the
+    # model, never shown to the citizen; read by the supervision aggregates.
+    monitoring: Mapped[dict[str, Any] | None] = mapped_column(EncryptedJSON)
     decided_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     # The public id of the earlier decision (same system, same person) this one corrects.
     supersedes: Mapped[str | None] = mapped_column(String(32), index=True)

@@ -71,6 +71,7 @@ def decision_row(
         "human_decided": facts.human_decided,
         "followed_model": facts.followed_model,
         "decision_reason": facts.reason,
+        "monitoring": decision_in.monitoring,
         "decided_at": facts.decided_at.astimezone(dt.UTC),
         "supersedes": decision_in.supersedes,
         "received_at": now,

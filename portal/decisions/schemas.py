@@ -18,6 +18,7 @@ from pydantic import (
     ConfigDict,
     Field,
     StrictBool,
+    StrictInt,
     StrictStr,
 )
 from pydantic_core import PydanticCustomError
@@ -156,6 +157,10 @@ class DecisionFacts(BaseModel):
     )
 
 
+MonitoringKey = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,49}$")]
+MonitoringValue = Annotated[StrictStr, Field(min_length=1, max_length=100)] | StrictInt | StrictBool
+
+
 class DecisionIn(BaseModel):
     """One decision, as sent to ``POST /api/v1/decisions`` (and as each batch item)."""
 
@@ -195,6 +200,17 @@ class DecisionIn(BaseModel):
             "one already corrected, is refused (422)."
         ),
     )
+    monitoring: dict[MonitoringKey, MonitoringValue] | None = Field(
+        default=None,
+        max_length=10,
+        description=(
+            "Attributes for fairness monitoring only (e.g. gender or an age band), at most 10: "
+            "a key of lower-case letters, digits and _, a value that is a text (1-100 "
+            "characters), an integer or a boolean; each value is one group. Stored "
+            "encrypted, never given to the model, never shown to the citizen; auditors see "
+            "only counts and rates per group."
+        ),
+    )
 
 
 class BatchItemIn(DecisionIn):
@@ -219,6 +235,21 @@ class BatchIn(BaseModel):
     # that is not an object), so the envelope only requires a list here; the item schema
     # is BatchItemIn.
     items: list[Any] = Field(min_length=1, max_length=1000)
+
+
+class OutcomeIn(BaseModel):
+    """``POST /api/v1/decisions/{id}/outcome``: the real outcome, once it is known."""
+
+    model_config = _STRICT
+    actual_positive: StrictBool = Field(
+        description=(
+            "Whether the real outcome was the model's positive class (e.g. the person was in "
+            "fact unemployed for more than a year). Used only for equalised-odds figures."
+        )
+    )
+    observed_at: Timestamp | None = Field(
+        default=None, description="When the outcome was observed, if known."
+    )
 
 
 # --- answers -------------------------------------------------------------------------------
@@ -309,6 +340,15 @@ class DecisionStatus(BaseModel):
     recomputed_output: float | None
     output_mismatch: bool
     explanation: ExplanationOut | None
+    links: Links
+
+
+class OutcomeRecorded(BaseModel):
+    """Answer to a reported outcome: 201 the first time, 200 for the same outcome again."""
+
+    id: str = Field(description="The decision's public id.")
+    actual_positive: bool
+    reported_at: dt.datetime
     links: Links
 
 

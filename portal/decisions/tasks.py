@@ -30,6 +30,7 @@ from portal.decisions.models import DISPATCHED_KINDS, EXPORT_PDF, Job
 from portal.decisions.worker import WorkerOptions, job_handler, register_job_handler, run_due
 from portal.oversight.tasks import register_audit_sealer
 from portal.retention.tasks import register_retention
+from portal.supervision.tasks import register_supervision
 
 log = logging.getLogger(__name__)
 EXPLAIN_TASK = "portal.explain"
@@ -186,6 +187,8 @@ def _configure_from_environment(sender: Celery, **_: Any) -> None:
 register_audit_sealer(celery, _database)
 # Deleting expired personal data on a schedule (portal.retention.tasks).
 register_retention(celery, _database)
+# The supervision aggregates and the chain's verification (portal.supervision.tasks).
+register_supervision(celery, _database)
 
 
 @celery.task(name=EXPLAIN_TASK, acks_late=True)

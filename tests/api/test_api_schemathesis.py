@@ -125,7 +125,7 @@ def steer(case: Any, data: st.DataObject, world: dict[str, Any]) -> None:
         items = case.body.get("items")
         if isinstance(items, list):
             case.body = {**case.body, "items": [steer_decision(draw, item) for item in items]}
-    elif op == "getDecision" and draw(st.booleans()):
+    elif op in ("getDecision", "reportOutcome") and draw(st.booleans()):
         case.path_parameters = {**case.path_parameters, "id": world["decision_id"]}
     elif op in ("activateModel", "retireModel") and draw(st.booleans()):
         case.path_parameters = {**case.path_parameters, **MODEL}
@@ -177,6 +177,7 @@ OPERATIONS = [
     ("POST", "/api/v1/decisions"),
     ("POST", "/api/v1/decisions/batch"),
     ("GET", "/api/v1/decisions/{id}"),
+    ("POST", "/api/v1/decisions/{id}/outcome"),
     ("POST", "/api/v1/models"),
     ("POST", "/api/v1/models/{name}/{version}/activate"),
     ("POST", "/api/v1/models/{name}/{version}/retire"),
@@ -197,6 +198,7 @@ REACHED = {
     "/api/v1/decisions": {202},
     "/api/v1/decisions/batch": {200},
     "/api/v1/decisions/{id}": {200},
+    "/api/v1/decisions/{id}/outcome": {200, 201, 409},
     "/api/v1/models": {422},
     "/api/v1/models/{name}/{version}/activate": {200, 409},
     "/api/v1/models/{name}/{version}/retire": {200, 409},
