@@ -6,8 +6,8 @@ monitoring only, encrypted like the features); ``decision_outcome`` (the real ou
 system reports later, for equalised odds). Only new tables and one nullable column, so
 the downgrade drops them.
 
-Revision ID: 0006_dashboards
-Revises: 0005
+Revision ID: 0012
+Revises: 0011
 Create Date: 2026-12-03 11:44:26.260221
 """
 
@@ -18,8 +18,8 @@ from alembic import op
 
 import portal.db
 
-revision: str = "0006_dashboards"
-down_revision: str | None = "0005"
+revision: str = "0012"
+down_revision: str | None = "0011"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
