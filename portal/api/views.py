@@ -80,6 +80,7 @@ _SIGNED_BODY_LIMITS: dict[str, str | None] = {
     "api.post_decision": "max_webhook_bytes",
     "api.post_batch": "max_batch_bytes",
     "api.get_decision": "max_webhook_bytes",
+    "api.post_outcome": "max_webhook_bytes",
     "api.post_model": None,
     "api.activate_model": "max_webhook_bytes",
     "api.retire_model": "max_webhook_bytes",
@@ -160,11 +161,11 @@ def get_decision(public_id: str) -> Any:
 
 
 @bp.post("/decisions/<public_id>/outcome")
+@per_system
 def post_outcome(public_id: str) -> Any:
     from portal.supervision.outcomes import report_outcome
 
-    body = read_body(_settings().max_webhook_bytes)
-    _, system = _signed(body)
+    _, system, body = _signed()
     return _answer(report_outcome(request_session(), system, public_id, parse_json(body)))
 
 
