@@ -36,12 +36,15 @@ def supersede_problems(
             }
         ]
     taken = session.scalar(select(Decision.id).where(Decision.supersedes == public_id).limit(1))
-    if taken is not None:
-        return [
-            {
-                "field": field,
-                "code": "decision-already-superseded",
-                "message": "this decision has already been replaced by a corrected decision",
-            }
-        ]
-    return []
+    return [] if taken is None else already_superseded(prefix)
+
+
+def already_superseded(prefix: str = "") -> list[dict[str, Any]]:
+    """The problem of a second correction of the same decision (it is replaced once)."""
+    return [
+        {
+            "field": f"{prefix}supersedes",
+            "code": "decision-already-superseded",
+            "message": "this decision has already been replaced by a corrected decision",
+        }
+    ]

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from portal.canonical import is_text
 from portal.crypto import lookup_key
 from portal.db import utcnow
-from portal.decisions.corrections import supersede_problems
+from portal.decisions.corrections import already_superseded, supersede_problems
 from portal.decisions.deliveries import (
     DELIVERY,
     Answer,
@@ -178,6 +178,7 @@ def receive_batch(
     results: list[dict[str, Any]] = []
     items: dict[str, _Item] = {}
     events: list[PendingEvent] = []
+    replaced: set[str] = set()  # decisions an accepted item of this batch replaces
     for index, item in enumerate(envelope.items):
         item_id = _item_id(item)
         result = _result(item_id, index)
@@ -185,6 +186,8 @@ def receive_batch(
         parsed, choice, details = validate_decision(catalog, item, schema=BatchItemIn)
         if parsed is not None and parsed.supersedes is not None:
             details = _supersede_problems(session, system, parsed, options)
+            if not details and item_id not in items and parsed.supersedes in replaced:
+                details = already_superseded()  # by an earlier item of this batch
             parsed = None if details else parsed
         if parsed is None or choice is None or item_id is None:
             result["error"] = _refusal(choice, details)
@@ -198,6 +201,8 @@ def receive_batch(
             result["status"] = "duplicate"  # filled in with the first occurrence's answer
         else:
             items[item_id] = _Item(index, parsed, choice, item_digest)
+            if parsed.supersedes is not None:
+                replaced.add(parsed.supersedes)
 
     known = stored_deliveries(session, system.id, items)
     new = [

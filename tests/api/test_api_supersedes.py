@@ -111,6 +111,25 @@ def test_in_a_batch_a_bad_supersedes_rejects_only_its_item(
     }
 
 
+def test_in_a_batch_a_decision_is_replaced_once_too(
+    signed_client: SignedClient, first: str, session: Any
+) -> None:
+    items = [
+        {"id": "fix-1", **corrected(first)},
+        {"id": "fix-1", **corrected(first)},  # the same item again: a duplicate, not a second
+        {"id": "fix-2", **corrected(first)},
+    ]
+    response = signed_client.post(URL + "/batch", {"items": items}, webhook_id="msg_twice")
+    assert response.status_code == 200
+    answers = response.get_json()["items"]
+    assert [i["status"] for i in answers] == ["accepted", "duplicate", "rejected"]
+    assert {(d["field"], d["code"]) for d in answers[2]["error"]["details"]} == {
+        ("supersedes", "decision-already-superseded")
+    }
+    replacing = session.scalars(select(Decision.id).where(Decision.supersedes == first)).all()
+    assert len(replacing) == 1
+
+
 def test_the_openapi_document_carries_supersedes(client: Any) -> None:
     schema = client.get("/api/v1/openapi.json").get_json()
     found = [s for name, s in schema["components"]["schemas"].items() if name == "DecisionIn"]
