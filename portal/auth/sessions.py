@@ -30,7 +30,7 @@ from sqlalchemy import delete, update
 from werkzeug.datastructures import CallbackDict
 
 from portal.auth.models import ServerSession
-from portal.crypto import active_key_ring
+from portal.crypto import DecryptionError, active_key_ring, place
 from portal.db import utcnow
 from portal.db_session import get_db
 
@@ -149,11 +149,21 @@ class RedisStore:
         self._redis = client
         self._prefix = prefix
 
+    def _place(self, key: str) -> bytes:
+        """Each ciphertext is bound to its own Redis key, as database ciphertexts are bound
+        to their row: a value copied to another session's key does not open."""
+        return place("redis", self._prefix, key)
+
     def load(self, key: str) -> StoredSession | None:
         raw = self._redis.get(self._prefix + key)
         if raw is None:
             return None
-        value = active_key_ring().decrypt_json(bytes(raw))
+        try:
+            value = active_key_ring().decrypt_json(bytes(raw), self._place(key))
+        except DecryptionError:
+            # Copied from another session's key, or damaged: no session, not someone's.
+            log.warning("a Redis session failed to decrypt; treated as logged out")
+            return None
         return StoredSession(
             data=value["data"],
             created_at=dt.datetime.fromisoformat(value["created_at"]),
@@ -169,7 +179,7 @@ class RedisStore:
             "last_seen_at": stored.last_seen_at.isoformat(),
             "expires_at": stored.expires_at.isoformat(),
         }
-        ciphertext = active_key_ring().encrypt_json(value)
+        ciphertext = active_key_ring().encrypt_json(value, self._place(key))
         return bool(self._redis.set(self._prefix + key, ciphertext, ex=ttl, **condition))
 
     def create(self, key: str, stored: StoredSession) -> None:

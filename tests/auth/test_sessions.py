@@ -301,3 +301,24 @@ def test_a_save_after_logout_never_recreates_the_session_in_redis(
     assert redis.Redis.from_url(redis_url).exists(key) == 0
     client.set_cookie(COOKIE_NAME, token)
     assert client.get("/_probe/citizen").status_code == 303
+
+
+@pytest.mark.redis
+def test_a_redis_session_copied_to_another_key_does_not_open(
+    redis_probe_app: Flask, redis_url: str
+) -> None:
+    import redis
+
+    prefix = redis_probe_app.config["SETTINGS"].session_redis_prefix
+    server = redis.Redis.from_url(redis_url)
+    alice, mallory = redis_probe_app.test_client(), redis_probe_app.test_client()
+    alice.get("/_probe/set/colour/blue")
+    mallory.get("/_probe/set/colour/red")
+    key_of = {
+        client: prefix + hashlib.sha256(str(_cookie(client)).encode()).hexdigest()
+        for client in (alice, mallory)
+    }
+    # Someone who can write to Redis copies Alice's ciphertext under Mallory's key.
+    server.set(key_of[mallory], server.get(key_of[alice]), ex=60)
+    assert mallory.get("/_probe/session").json == {}  # no session, and not Alice's
+    assert alice.get("/_probe/session").json == {"colour": "blue"}
