@@ -28,6 +28,7 @@ class ModelRef:
     status: str
     title: dict[str, str]
     labels: dict[str, dict[str, str]]  # feature key -> label per language
+    features: dict[str, dict[str, Any]]  # feature key -> its manifest entry (group labels)
 
 
 @dataclass(frozen=True)
@@ -54,6 +55,7 @@ def _ref(model: ModelVersion) -> ModelRef:
         status=model.status,
         title=dict(manifest.get("title", {})),
         labels={f["key"]: dict(f.get("label", {})) for f in manifest.get("features", [])},
+        features={f["key"]: dict(f) for f in manifest.get("features", [])},
     )
 
 

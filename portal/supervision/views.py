@@ -12,6 +12,7 @@ from babel.numbers import format_percent
 from flask import Blueprint, current_app
 
 from portal.auth.principal import staff_required
+from portal.cases.language import format_value
 from portal.db import utcnow
 from portal.db_session import render_page, request_session
 from portal.i18n import current_language, localized
@@ -45,21 +46,35 @@ def _label(page: Any, source: str, key: str) -> Any:
     return key
 
 
+def _group_label(page: Any, source: str, key: str, group: str) -> str:
+    """A group as the manifest names it ("Nørrebro", "Ja"); an age band or a monitoring
+    value as sent."""
+    feature = page.model.features.get(key) if source == "feature" else None
+    if feature is None:
+        return group
+    if feature.get("type") == "boolean" and group in ("true", "false"):
+        return format_value(feature, group == "true")
+    if feature.get("type") == "category":
+        return format_value(feature, group)
+    return group
+
+
 @bp.get("/<name>/<version>/retfaerdighed")
 @staff_required(*AUDITORS)
 def fairness(name: str, version: str) -> str:
     page = services.report_page(request_session(), name, version, "fairness")
     figures = []
     for i, attribute in enumerate((page.body or {}).get("attributes", [])):
+        source, key = attribute["source"], attribute["attribute"]
+        names = [_group_label(page, source, key, g["group"]) for g in attribute["groups"]]
         bars = [
-            charts.Bar(
-                g["group"], g["outcome_rate"] or 0.0, percent(g["outcome_rate"]), g["too_small"]
-            )
-            for g in attribute["groups"]
+            charts.Bar(name, g["outcome_rate"] or 0.0, percent(g["outcome_rate"]), g["too_small"])
+            for name, g in zip(names, attribute["groups"], strict=True)
         ]
         figures.append(
             {
                 "label": _label(page, attribute["source"], attribute["attribute"]),
+                "group_names": names,
                 "data": attribute,
                 "chart": charts.bar_chart(
                     bars, chart_id=f"fairness-chart-{i}", labelled_by=f"fairness-table-{i}"

@@ -47,6 +47,7 @@ FAIR_MANIFEST: dict[str, Any] = {
             "consideration": "arbejde",
             "sensitive": True,
             "categories": ["k", "m"],
+            "category_labels": {"k": {"da": "Kvinde", "en": "Woman"}, "m": {"da": "Mand"}},
         },
     ],
 }
