@@ -21,7 +21,6 @@ stay near 1.
 from __future__ import annotations
 
 import argparse
-import base64
 import datetime as dt
 import random
 import secrets
@@ -37,6 +36,8 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
 from sqlalchemy import MetaData, Table, create_engine, text  # noqa: E402
 
+# The pages benchmark's keys and settings: both measure pages of the same app.
+from bench.pages import KEY, LOOKUP, overrides  # noqa: E402
 from portal import create_app  # noqa: E402
 from portal.auth.principal import Principal, principal_session_data  # noqa: E402
 from portal.auth.sessions import session_interface  # noqa: E402
@@ -44,23 +45,9 @@ from portal.crypto import KeyRing, install_key_ring  # noqa: E402
 from portal.db_session import get_db  # noqa: E402
 from portal.migrate import upgrade  # noqa: E402
 
-KEY = base64.urlsafe_b64encode(b"b" * 32).decode()
-LOOKUP = "bench-lookup-key-0123456789abcdefghijklmnop"
 CHUNK = 20_000
 VARIANTS = 512
 MODEL = "ledighedsrisiko"
-
-
-def overrides(url: str) -> dict[str, Any]:
-    return {
-        "env": "test",
-        "demo": True,
-        "database_url": url,
-        "encryption_key": KEY,
-        "lookup_key": LOOKUP,
-        "secret_key": "bench-secret-key-0123456789abcdefghijkl",
-        "worker": "off",
-    }
 
 
 def variants(manifest: dict[str, Any]) -> list[tuple[bytes, float]]:
