@@ -32,7 +32,7 @@ from portal.cases import tables
 from portal.cases.models import PdfExport
 from portal.cases.pdf import render_pdf
 from portal.cases.presentation import present_case
-from portal.cases.services import DataExport, export_data
+from portal.cases.subject_access import DataExport, export_data
 from portal.crypto import active_key_ring
 from portal.db import (
     Database,

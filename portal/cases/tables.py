@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from portal.cases import language as lang
-from portal.cases import services
+from portal.cases import services, subject_access
 from portal.i18n import localized
 
 
@@ -54,7 +54,7 @@ def access_rows(
     cases = cases or {}
     rows = []
     for event in events:
-        entry = services.access_entry(event)
+        entry = subject_access.access_entry(event)
         title, reference = cases.get(entry["case"] or "", ({}, ""))
         rows.append(
             {

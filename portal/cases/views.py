@@ -15,7 +15,7 @@ from flask_babel import get_locale
 from flask_babel import gettext as _
 
 from portal.auth.principal import Principal, citizen_required, current_principal
-from portal.cases import exports, services, tables
+from portal.cases import exports, services, subject_access, tables
 from portal.cases import language as lang
 from portal.cases.corrections import what_changed
 from portal.cases.forms import RectificationForm, ReviewForm
@@ -197,7 +197,7 @@ def my_data() -> str:
 @bp.get("/mine-data.json")
 @citizen_required
 def my_data_json() -> Response:
-    export = services.export_data(request_session(), _principal(), fmt="json")
+    export = subject_access.export_data(request_session(), _principal(), fmt="json")
     body = {
         "about": _(
             "All the data Forklaringsportalen holds about you. Your CPR number is stored "
@@ -254,6 +254,6 @@ def my_data_pdf_file(export_id: str) -> Response:
 @citizen_required
 def access_log() -> str:
     session, principal = request_session(), _principal()
-    events = services.access_log(session, principal)
-    names = services.case_names(session, principal)
+    events = subject_access.access_log(session, principal)
+    names = subject_access.case_names(session, principal)
     return render_page("cases/access_log.html", entries=tables.access_rows(events, names))

@@ -23,7 +23,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from portal.auth.principal import Principal, audit_actor
-from portal.cases.services import CaseDetail, decision_entry
+from portal.cases.services import CaseDetail
+from portal.cases.subject_access import decision_entry
 from portal.db import utcnow
 from portal.decisions.explanations import StoredExplanation
 from portal.decisions.models import Decision, Explanation
