@@ -176,7 +176,7 @@ def test_out_of_range_numbers_are_refused(name: str, value: int) -> None:
 
 def test_every_number_setting_has_a_range() -> None:
     """A new integer setting without a range fails here (its 0 or -1 would pass)."""
-    from portal.config import _RANGES
+    from portal.config_checks import _RANGES
 
     integers = {f.name for f in dataclasses.fields(Settings) if f.type == "int"}
     assert integers == set(_RANGES)

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from portal.auth.models import CitizenAccount, StaffPrincipal
 from portal.auth.principal import CITIZEN, STAFF_ROLES, Principal, audit_actor
-from portal.config import loa_rank
+from portal.config_checks import loa_rank
 from portal.crypto import lookup_key
 from portal.db import utcnow
 from portal.errors import PortalError

@@ -32,7 +32,7 @@ from sqlalchemy import Select, Table, exists, func, insert, select, tuple_
 from sqlalchemy.orm import Session
 
 from portal.canonical import canonical_json
-from portal.config import MIN_AUDIT_RETENTION_DAYS
+from portal.config_checks import MIN_AUDIT_RETENTION_DAYS
 from portal.db import after_reads, is_read_only, utcnow
 from portal.oversight.checkpoints import Checkpoint
 from portal.oversight.models import AuditCheckpoint, AuditEvent, AuditSeal

@@ -6,7 +6,8 @@ import pytest
 from settings_support import production_settings
 
 from portal.auth.services import LoginRefused, check_assurance, map_staff_role
-from portal.config import ConfigError, OIDCProvider, Settings, loa_rank
+from portal.config import ConfigError, OIDCProvider, Settings
+from portal.config_checks import loa_rank
 
 NSIS = "https://data.gov.dk/concept/core/nsis/loa/"
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from portal.config import MIN_AUDIT_RETENTION_DAYS, ConfigError, Settings
+from portal.config import ConfigError, Settings
+from portal.config_checks import MIN_AUDIT_RETENTION_DAYS
 
 
 @pytest.mark.parametrize(
