@@ -254,7 +254,8 @@ def end_to_end(workdir: Path, models: list[Any], bodies: list[dict], n: int) -> 
     # the configured groups and in one group of every row (the most batching can give).
     from sqlalchemy import Column, Integer, MetaData, Table, insert
 
-    from portal.db import Database, EncryptedJSON
+    from portal.db import Database
+    from portal.db_encryption import EncryptedJSON
 
     store = Database(f"sqlite:///{workdir / 'minimum-store.db'}")
     table = Table(

@@ -15,7 +15,8 @@ from sqlalchemy import Connection, LargeBinary, Table, bindparam, select, type_c
 
 import portal.models  # noqa: F401  (every table must be in Base.metadata)
 from portal.crypto import KeyRing, place
-from portal.db import Base, EncryptedJSON, row_key_column
+from portal.db import Base
+from portal.db_encryption import EncryptedJSON, row_key_column
 
 
 @dataclass(frozen=True)

@@ -21,8 +21,8 @@ from sqlalchemy.orm import Session
 
 from portal.cases.models import CitizenRequest
 from portal.crypto import DecryptionError, KeyRing, active_key_ring, lookup_key, place
-from portal.db import (
-    Base,
+from portal.db import Base
+from portal.db_encryption import (
     EncryptedJSON,
     NoRowKey,
     UnplacedValue,

@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 import portal.db
+import portal.db_encryption
 
 revision: str = "0001"
 down_revision: str | None = None
@@ -68,7 +69,7 @@ def upgrade() -> None:
     op.create_table(
         "server_session",
         sa.Column("key", sa.String(length=64), nullable=False),
-        sa.Column("data", portal.db.EncryptedJSON(), nullable=False),
+        sa.Column("data", portal.db_encryption.EncryptedJSON(), nullable=False),
         sa.Column("created_at", portal.db.UTCDateTime(timezone=True), nullable=False),
         sa.Column("last_seen_at", portal.db.UTCDateTime(timezone=True), nullable=False),
         sa.Column("expires_at", portal.db.UTCDateTime(timezone=True), nullable=False),
@@ -156,7 +157,7 @@ def upgrade() -> None:
         "webhook_secret",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("system_id", sa.Integer(), nullable=False),
-        sa.Column("secret", portal.db.EncryptedJSON(), nullable=False),
+        sa.Column("secret", portal.db_encryption.EncryptedJSON(), nullable=False),
         sa.Column("fingerprint", sa.String(length=16), nullable=False),
         sa.Column("created_at", portal.db.UTCDateTime(timezone=True), nullable=False),
         sa.Column("valid_until", portal.db.UTCDateTime(timezone=True), nullable=True),
@@ -182,13 +183,13 @@ def upgrade() -> None:
         sa.Column("case_reference", sa.String(length=100), nullable=False),
         sa.Column("case_title", sa.JSON(), nullable=False),
         sa.Column("subject_key", sa.String(length=64), nullable=False),
-        sa.Column("subject_cpr", portal.db.EncryptedJSON(), nullable=False),
-        sa.Column("features", portal.db.EncryptedJSON(), nullable=False),
-        sa.Column("data_sources", portal.db.EncryptedJSON(), nullable=False),
+        sa.Column("subject_cpr", portal.db_encryption.EncryptedJSON(), nullable=False),
+        sa.Column("features", portal.db_encryption.EncryptedJSON(), nullable=False),
+        sa.Column("data_sources", portal.db_encryption.EncryptedJSON(), nullable=False),
         sa.Column("reported_output", sa.Float(), nullable=False),
         sa.Column("recomputed_output", sa.Float(), nullable=True),
         sa.Column("output_mismatch", sa.Boolean(), nullable=False),
-        sa.Column("outcome", portal.db.EncryptedJSON(), nullable=False),
+        sa.Column("outcome", portal.db_encryption.EncryptedJSON(), nullable=False),
         sa.Column("decided_by", sa.String(length=200), nullable=False),
         sa.Column("human_decided", sa.Boolean(), nullable=False),
         sa.Column("followed_model", sa.Boolean(), nullable=False),
@@ -240,9 +241,9 @@ def upgrade() -> None:
         sa.Column("subject_key", sa.String(length=64), nullable=False),
         sa.Column("kind", sa.String(length=20), nullable=False),
         sa.Column("feature_key", sa.String(length=100), nullable=True),
-        sa.Column("message", portal.db.EncryptedJSON(), nullable=False),
+        sa.Column("message", portal.db_encryption.EncryptedJSON(), nullable=False),
         sa.Column("status", sa.String(length=20), nullable=False),
-        sa.Column("answer", portal.db.EncryptedJSON(), nullable=True),
+        sa.Column("answer", portal.db_encryption.EncryptedJSON(), nullable=True),
         sa.Column("created_at", portal.db.UTCDateTime(timezone=True), nullable=False),
         sa.Column("updated_at", portal.db.UTCDateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
@@ -265,7 +266,7 @@ def upgrade() -> None:
         "explanation",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("decision_id", sa.Integer(), nullable=False),
-        sa.Column("payload", portal.db.EncryptedJSON(), nullable=False),
+        sa.Column("payload", portal.db_encryption.EncryptedJSON(), nullable=False),
         sa.Column("flags", sa.JSON(), nullable=False),
         sa.Column("explainer_kind", sa.String(length=20), nullable=False),
         sa.Column("scale", sa.String(length=20), nullable=False),
@@ -346,7 +347,7 @@ def upgrade() -> None:
         sa.Column("decision_id", sa.Integer(), nullable=False),
         sa.Column("staff_id", sa.Integer(), nullable=False),
         sa.Column("verdict", sa.String(length=20), nullable=False),
-        sa.Column("reason", portal.db.EncryptedJSON(), nullable=True),
+        sa.Column("reason", portal.db_encryption.EncryptedJSON(), nullable=True),
         sa.Column("created_at", portal.db.UTCDateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
             ["decision_id"],

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-import portal.db
+import portal.db_encryption
 
 revision: str = "0005"
 down_revision: str | None = "0004"
@@ -25,7 +25,9 @@ depends_on: str | Sequence[str] | None = None
 
 def upgrade() -> None:
     with op.batch_alter_table("decision", schema=None) as batch_op:
-        batch_op.add_column(sa.Column("decision_reason", portal.db.EncryptedJSON(), nullable=True))
+        batch_op.add_column(
+            sa.Column("decision_reason", portal.db_encryption.EncryptedJSON(), nullable=True)
+        )
 
 
 def downgrade() -> None:

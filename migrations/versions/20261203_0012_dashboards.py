@@ -17,6 +17,7 @@ import sqlalchemy as sa
 from alembic import op
 
 import portal.db
+import portal.db_encryption
 
 revision: str = "0012"
 down_revision: str | None = "0011"
@@ -167,7 +168,9 @@ def upgrade() -> None:
         sa.UniqueConstraint("decision_id", name=op.f("uq_decision_outcome_decision_id")),
     )
     with op.batch_alter_table("decision", schema=None) as batch_op:
-        batch_op.add_column(sa.Column("monitoring", portal.db.EncryptedJSON(), nullable=True))
+        batch_op.add_column(
+            sa.Column("monitoring", portal.db_encryption.EncryptedJSON(), nullable=True)
+        )
 
 
 def downgrade() -> None:

@@ -14,7 +14,8 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from portal.api.signing import SignatureError, SignedHeaders, check_timestamp, verify
 from portal.crypto import KeyRing, active_key_ring
-from portal.db import UTCDateTime, open_value
+from portal.db import UTCDateTime
+from portal.db_encryption import open_value
 from portal.errors import Forbidden
 from portal.registry.models import System, WebhookSecret
 

@@ -8,7 +8,8 @@ from typing import Any
 from sqlalchemy import String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from portal.db import Base, EncryptedJSON, UTCDateTime, utcnow
+from portal.db import Base, UTCDateTime, utcnow
+from portal.db_encryption import EncryptedJSON
 
 
 class CitizenAccount(Base):

@@ -8,7 +8,8 @@ import datetime as dt
 from sqlalchemy import ForeignKey, Integer, LargeBinary, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from portal.db import Base, EncryptedJSON, UTCDateTime, new_public_id, utcnow
+from portal.db import Base, UTCDateTime, new_public_id, utcnow
+from portal.db_encryption import EncryptedJSON
 from portal.decisions.models import Decision
 
 

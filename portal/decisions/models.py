@@ -8,7 +8,8 @@ from typing import Any
 from sqlalchemy import Boolean, Float, ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from portal.db import Base, EncryptedJSON, UTCDateTime, new_public_id, utcnow
+from portal.db import Base, UTCDateTime, new_public_id, utcnow
+from portal.db_encryption import EncryptedJSON
 from portal.registry.models import ModelVersion, System
 
 

@@ -8,7 +8,8 @@ from sqlalchemy import ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from portal.auth.models import StaffPrincipal
-from portal.db import Base, EncryptedJSON, UTCDateTime, new_public_id, utcnow
+from portal.db import Base, UTCDateTime, new_public_id, utcnow
+from portal.db_encryption import EncryptedJSON
 from portal.decisions.models import Decision
 
 
@@ -21,7 +22,8 @@ class OversightRecord(Base):
     decision_id: Mapped[int] = mapped_column(ForeignKey("decision.id"), index=True)
     staff_id: Mapped[int] = mapped_column(ForeignKey("staff_principal.id"))
     verdict: Mapped[str] = mapped_column(String(20))  # agreed | overrode
-    # Names the row in the reason's ciphertext (portal.db.row_key_column): known before insert.
+    # Names the row in the reason's ciphertext (portal.db_encryption.row_key_column):
+    # known before insert.
     public_id: Mapped[str] = mapped_column(String(32), unique=True, default=new_public_id)
     reason: Mapped[str | None] = mapped_column(EncryptedJSON)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -8,7 +8,8 @@ from typing import Any
 from sqlalchemy import ForeignKey, Index, LargeBinary, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from portal.db import Base, EncryptedJSON, UTCDateTime, new_public_id, utcnow
+from portal.db import Base, UTCDateTime, new_public_id, utcnow
+from portal.db_encryption import EncryptedJSON
 
 
 class System(Base):
@@ -35,7 +36,8 @@ class WebhookSecret(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     system_id: Mapped[int] = mapped_column(ForeignKey("system.id"), index=True)
-    # Names the row in the secret's ciphertext (portal.db.row_key_column): known before insert.
+    # Names the row in the secret's ciphertext (portal.db_encryption.row_key_column):
+    # known before insert.
     public_id: Mapped[str] = mapped_column(String(32), unique=True, default=new_public_id)
     # Encrypted with the portal key ring: a database dump does not reveal the secret.
     secret: Mapped[str] = mapped_column(EncryptedJSON)
