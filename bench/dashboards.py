@@ -134,7 +134,8 @@ def build(size: int) -> tuple[str, dict[str, Any]]:
     the timings."""
     from factories_cases import seed_demo_citizens
 
-    from portal.supervision.aggregates import _CONTEXTS, aggregate_all
+    from portal.supervision.aggregates import aggregate_all
+    from portal.supervision.model_context import _CONTEXTS
 
     folder = tempfile.mkdtemp(prefix="bench-dashboards-")
     url = f"sqlite:///{folder}/portal.db"

@@ -30,7 +30,7 @@ from portal.decisions.inprocess import InProcessWorker
 from portal.decisions.worker import WorkerOptions
 from portal.oversight.sealer import PeriodicSealer
 from portal.retention.worker import PeriodicRetention
-from portal.supervision.aggregates import PeriodicSupervision
+from portal.supervision.worker import PeriodicSupervision
 
 log = logging.getLogger(__name__)
 _EXTENSION = "portal.dispatcher"

@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy.orm import Session
 
 from portal.registry.models import ModelVersion
-from portal.supervision import aggregates
+from portal.supervision import aggregates, model_context
 
 FAIR_MANIFEST: dict[str, Any] = {
     "name": "tilsynstest",
@@ -60,9 +60,9 @@ WHEN = dt.datetime(2026, 5, 18, 10, tzinfo=dt.UTC)  # a Monday, ISO week 2026-W2
 @pytest.fixture(autouse=True)
 def _fresh_contexts() -> Iterator[None]:
     """Model ids are reused after a rolled-back test: forget what the job cached."""
-    aggregates._CONTEXTS.clear()
+    model_context._CONTEXTS.clear()
     yield
-    aggregates._CONTEXTS.clear()
+    model_context._CONTEXTS.clear()
 
 
 @pytest.fixture

@@ -104,7 +104,7 @@ def test_the_report_orders_manifest_attributes_first_and_counts_top_contributors
 
 
 def test_number_bands_between_quartiles() -> None:
-    from portal.supervision.aggregates import band_label
+    from portal.supervision.model_context import band_label
 
     edges = [18.0, 30.0, 42.0, 55.0, 67.0]
     assert band_label(edges, 18) == "[18, 30)"
